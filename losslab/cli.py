@@ -1,0 +1,62 @@
+"""The ``losslab`` command: a thin dispatcher to the subcommands.
+
+Imports nothing heavy at start-up: each subcommand imports what it needs, so
+``losslab --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+USAGE = """\
+usage: losslab <command> [args...]
+
+Compare classification losses head-to-head: train one (dataset, model, loss,
+regularizers, label noise, seed) combination per run, sweep with Hydra.
+
+commands:
+  train     train one configuration, or sweep with -m (Hydra overrides;
+            `losslab train --help` lists every config group and option)
+
+options:
+  -h, --help     show this message
+  --version      print the version
+
+examples:
+  losslab train
+  losslab train model=cnn trainer.epochs=10 seed=1
+  losslab train -m seed=0,1,2
+"""
+
+
+def _train(argv: list[str]) -> int:
+    from losslab.runner.app import launch
+
+    return launch(argv)
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "train": _train,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``losslab`` console script; returns the exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        sys.stdout.write(USAGE)
+        return 0 if args else 2
+    if args[0] == "--version":
+        from losslab import __version__
+
+        print(f"losslab {__version__}")
+        return 0
+    command = COMMANDS.get(args[0])
+    if command is None:
+        sys.stderr.write(
+            f"losslab: unknown command '{args[0]}'. Valid commands: {', '.join(COMMANDS)}\n"
+            "Run `losslab --help` for usage.\n"
+        )
+        return 2
+    return command(args[1:])

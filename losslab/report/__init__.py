@@ -1,0 +1,1 @@
+"""Reporting: experiment loggers (``logger=``) and, later, run comparison tables and plots."""

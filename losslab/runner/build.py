@@ -1,0 +1,116 @@
+"""Instantiate the parts of a run from the composed config.
+
+Nothing here knows which loss, model or data set is in use: each part is built
+by ``hydra.utils.instantiate`` from its ``_target_``, and run-time facts that
+only exist after the data is loaded (``num_samples``, the class counts) are
+offered to every constructor that declares a parameter of that name.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import get_object, instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from losslab.datasets.base import DataBundle
+from losslab.datasets.noise import LabelNoise
+from losslab.runner.settings import ConfigError, TrainerSettings
+
+log = logging.getLogger(__name__)
+
+
+def _accepted(target: Any, context: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``context`` that ``target``'s signature names explicitly.
+
+    A ``**kwargs`` catch-all does not count: ``nn.Module.__init__`` has one, and
+    passing it unknown keys would fail.
+    """
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return {}
+    named = {
+        name for name, p in params.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    return {k: v for k, v in context.items() if k in named}
+
+
+def build(group: str, node: DictConfig, /, **context: Any) -> Any:
+    """Instantiate config ``node`` of ``group``, passing the context it accepts.
+
+    Errors raised by a constructor (a bad parameter value, say) become a
+    :class:`ConfigError` that names the group and keeps the constructor's message.
+    """
+    if not OmegaConf.is_dict(node) or "_target_" not in node:
+        raise ConfigError(f"config '{group}' has no _target_ to instantiate")
+    try:
+        target = get_object(node._target_)
+    except Exception as exc:
+        raise ConfigError(f"{group}: cannot import _target_ '{node._target_}': {exc}") from exc
+    if node.get("_partial_", False):
+        return instantiate(node)
+    try:
+        return instantiate(node, **_accepted(target, context))
+    except InstantiationException as exc:
+        cause = exc.__cause__ or exc
+        raise ConfigError(f"{group}: {cause}") from exc
+
+
+@dataclass
+class Parts:
+    """Everything the training loop needs, built and placed on the device."""
+
+    data: DataBundle
+    noise: LabelNoise
+    model: nn.Module
+    loss: nn.Module
+    regularizers: dict[str, nn.Module]
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    device: torch.device
+
+
+def build_parts(cfg: DictConfig, settings: TrainerSettings) -> Parts:
+    """Load the data, apply label noise, and build model, loss, regularizers,
+    optimizer and scheduler, in an order that makes initialisation depend only
+    on ``seed``."""
+    device = torch.device(settings.device)
+    data = build("dataset", cfg.dataset)
+    if not isinstance(data, DataBundle):
+        raise ConfigError(f"dataset: _target_ must return a DataBundle, got {type(data).__name__}")
+    if len(data.train) == 0 or len(data.test) == 0:
+        raise ConfigError(f"dataset '{data.name}': empty split, sizes {data.sizes()}")
+    noise = build("noise", cfg.noise)
+    data = noise.apply(data)
+
+    context = {
+        "num_samples": len(data.train),
+        "num_classes": data.num_classes,
+        "class_counts": torch.bincount(data.train.y, minlength=data.num_classes),
+    }
+    torch.manual_seed(cfg.seed)  # model initialisation depends on the seed only
+    model = build("model", cfg.model).to(device)
+    if device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        model = model.to(memory_format=torch.channels_last)
+    loss = build("loss", cfg.loss, **context).to(device)
+    regularizers = {
+        name: build(f"regularizer.{name}", node, **context).to(device)
+        for name, node in cfg.get("regularizer", {}).items()
+    }
+    params = list(model.parameters()) + [
+        p for m in (loss, *regularizers.values()) for p in m.parameters()
+    ]
+    try:
+        optimizer = build("optimizer", cfg.optimizer)(params)
+        scheduler = build("scheduler", cfg.scheduler)(optimizer)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"optimizer/scheduler: {exc}") from exc
+    return Parts(data, noise, model, loss, regularizers, optimizer, scheduler, device)

@@ -1,0 +1,241 @@
+"""The training loop: train an epoch, evaluate val and test, record, checkpoint.
+
+Per step it does forward, loss (+ weighted regularizer terms), backward and an
+optimizer step, and adds the detached terms to a running sum on the device:
+nothing is copied to the host until the epoch ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from losslab.datasets.loader import InMemoryLoader
+from losslab.metrics import classification_metrics
+from losslab.runner.build import Parts
+from losslab.runner.records import CHECKPOINT, METRICS, atomic_write_bytes, write_metrics
+from losslab.runner.settings import ConfigError, TrainerSettings
+
+log = logging.getLogger(__name__)
+
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16}
+
+
+class Reporter(Protocol):
+    """Progress display (see :mod:`losslab.runner.console`)."""
+
+    def start(self, epochs: int, batches: int, first_epoch: int) -> None: ...
+    def step(self) -> None: ...
+    def epoch_end(self, record: dict[str, Any]) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class History:
+    """Every epoch's record and the best one by validation accuracy."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    best_index: int | None = None
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        score = record.get("val/acc")
+        best = None if self.best_index is None else self.records[self.best_index].get("val/acc")
+        # Strictly better only: ties keep the earlier epoch.
+        if self.best_index is None or (score is not None and (best is None or score > best)):
+            self.best_index = len(self.records) - 1
+
+    @staticmethod
+    def _summary(record: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"epoch": record["epoch"], "val": {}, "test": {}}
+        for key, value in record.items():
+            split, _, name = key.partition("/")
+            if split in ("val", "test"):
+                out[split][name] = value
+        return out
+
+    @property
+    def final(self) -> dict[str, Any] | None:
+        return self._summary(self.records[-1]) if self.records else None
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        return None if self.best_index is None else self._summary(self.records[self.best_index])
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, loader: InMemoryLoader, autocast: Any) -> tuple[Tensor, Tensor]:
+    """All logits (float32) and labels of a split, gathered on the device."""
+    model.eval()
+    logits, targets = [], []
+    for x, y, _ in loader.batches():
+        with autocast():
+            logits.append(model(x).float())
+        targets.append(y)
+    return torch.cat(logits), torch.cat(targets)
+
+
+def fit(
+    parts: Parts,
+    settings: TrainerSettings,
+    *,
+    seed: int,
+    n_bins: int,
+    run_dir: Path,
+    fingerprint: str,
+    reporter: Reporter,
+    logger: Any = None,
+) -> History:
+    """Train for ``settings.epochs`` epochs, resuming from ``run_dir/checkpoint.pt`` if present.
+
+    After every epoch it appends the epoch's record to ``metrics.jsonl`` and
+    atomically rewrites ``checkpoint.pt`` (model, optimizer, scheduler, loss and
+    regularizer state, all RNG states, the history).
+    """
+    model, loss_fn, regs, opt = parts.model, parts.loss, parts.regularizers, parts.optimizer
+    device, data = parts.device, parts.data
+    dtype = AUTOCAST_DTYPES[settings.precision]
+
+    def autocast() -> contextlib.AbstractContextManager:
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=dtype)
+
+    train_loader = InMemoryLoader(data.train, settings.batch_size, device, shuffle=True, seed=seed)
+    eval_loaders = {
+        split: InMemoryLoader(getattr(data, split), settings.eval_batch_size, device)
+        for split in ("val", "test")
+        if len(getattr(data, split)) > 0
+    }
+    forward = torch.compile(model) if settings.compile else model
+    needs = {name: frozenset(getattr(r, "needs", ())) for name, r in regs.items()}
+    use_features = any("features" in n for n in needs.values())
+    stateful = {"loss": loss_fn, **{f"reg/{n}": r for n, r in regs.items()}}
+
+    history = History()
+    start_epoch = 0
+    ckpt_path = run_dir / CHECKPOINT
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if ckpt.get("fingerprint") != fingerprint:
+            raise ConfigError(
+                f"{ckpt_path} belongs to a run with a different config; "
+                "resume with the same overrides or choose another run directory"
+            )
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        parts.scheduler.load_state_dict(ckpt["scheduler"])
+        for key, module in stateful.items():
+            module.load_state_dict(ckpt["modules"][key])
+        for record in ckpt["history"]:
+            history.add(record)
+        _set_rng_state(ckpt["rng"])
+        start_epoch = int(ckpt["epoch"])
+        log.info("resuming from %s after epoch %d", ckpt_path, start_epoch)
+    write_metrics(run_dir / METRICS, history.records)  # drop lines past the checkpoint
+
+    term_names = ["train/loss", *(f"train/reg/{n}" for n in regs)]
+    reporter.start(settings.epochs, len(train_loader), start_epoch)
+    for epoch in range(start_epoch, settings.epochs):
+        for module in stateful.values():
+            hook = getattr(module, "on_epoch_start", None)
+            if hook is not None:
+                hook(epoch)
+        t0 = time.perf_counter()
+        model.train()
+        lr = opt.param_groups[0]["lr"]
+        # Running sums of [objective, loss, reg terms...], kept on the device.
+        sums = torch.zeros(1 + len(term_names), device=device, dtype=torch.float64)
+        for x, y, index in train_loader.batches(epoch):
+            with autocast():
+                if use_features:
+                    features = model.forward_features(x)
+                    logits = model.head(features)
+                else:
+                    features = None
+                    logits = forward(x)
+                loss = loss_fn(logits, y, index=index)
+                objective = loss
+                terms = [loss]
+                available = {"features": features, "index": index, "model": model, "inputs": x}
+                for name, reg in regs.items():
+                    term = reg(logits, y, **{k: available[k] for k in needs[name]})
+                    objective = objective + reg.weight * term
+                    terms.append(term)
+            opt.zero_grad(set_to_none=True)
+            objective.backward()
+            if settings.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            opt.step()
+            sums += torch.stack([objective.detach(), *(t.detach() for t in terms)]).double()
+            reporter.step()
+        parts.scheduler.step()
+        means = (sums / max(len(train_loader), 1)).tolist()  # one host sync per epoch
+        if not all(np.isfinite(means)):
+            raise FloatingPointError(
+                f"training diverged at epoch {epoch + 1}: non-finite train/loss "
+                f"({dict(zip(['train/objective', *term_names], means))}); "
+                "lower the learning rate or check the loss parameters"
+            )
+        t1 = time.perf_counter()
+
+        record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "train/objective": means[0]}
+        record.update(zip(term_names, means[1:]))
+        for split, loader in eval_loaders.items():
+            logits, target = predict(forward, loader, autocast)
+            record.update({f"{split}/{k}": v for k, v in classification_metrics(logits, target, n_bins).items()})
+        t2 = time.perf_counter()
+        record["time/train_s"] = t1 - t0
+        record["time/eval_s"] = t2 - t1
+        history.add(record)
+
+        buffer = io.BytesIO()
+        torch.save(
+            {
+                "epoch": epoch + 1,
+                "fingerprint": fingerprint,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": parts.scheduler.state_dict(),
+                "modules": {key: module.state_dict() for key, module in stateful.items()},
+                "rng": _rng_state(device),
+                "history": history.records,
+            },
+            buffer,
+        )
+        atomic_write_bytes(ckpt_path, buffer.getvalue())
+        write_metrics(run_dir / METRICS, history.records)
+        reporter.epoch_end(record)
+        if logger is not None:
+            logger.log(record, step=epoch + 1)
+    reporter.close()
+    return history

@@ -1,0 +1,122 @@
+"""Check the command line of ``losslab train`` before Hydra runs anything.
+
+Hydra already reports an unknown config *option* (``loss=nope``) with the list
+of options, but an unknown *key* (``trainer.epochz=3``) only with the key. This
+check reports both kinds in one message that names the bad value and lists
+the valid choices, and it checks every value of a sweep
+(``-m loss=ce,nope``) before the first job starts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+CONFIG_MODULE = "losslab.conf"
+CONFIG_NAME = "train"
+
+
+def _parse(argv: list[str]) -> tuple[Any, list[Any]] | str:
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    try:
+        args = get_args_parser().parse_args(argv)
+    except SystemExit:
+        return "invalid command line (see losslab train --help)"
+    try:
+        return args, OverridesParser.create().parse_overrides(args.overrides)
+    except OverrideParseException as exc:
+        return str(exc)
+
+
+def _values(override: Any) -> list[Any] | None:
+    """The concrete values an override selects; None for a glob (resolved by Hydra)."""
+    from hydra.core.override_parser.types import ChoiceSweep, Glob
+
+    value = override.value()
+    if isinstance(value, Glob):
+        return None
+    if isinstance(value, ChoiceSweep):
+        return list(value.list)
+    return [value]
+
+
+def _option_names(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _missing_key(cfg: DictConfig, key: str) -> str | None:
+    """Why ``key`` does not name a config value, or None when it does."""
+    node: Any = cfg
+    path: list[str] = []
+    for part in key.split("."):
+        if not OmegaConf.is_dict(node):
+            return f"'{'.'.join(path)}' is a value, not a config section, so '{key}' is not a key"
+        if part not in node:
+            where = f"under '{'.'.join(path)}'" if path else "at the top level"
+            valid = ", ".join(sorted(str(k) for k in node.keys())) or "(none)"
+            return f"unknown config key '{key}'. Valid keys {where}: {valid}"
+        node = node._get_node(part)
+        path.append(part)
+    return None
+
+
+def check_argv(argv: list[str]) -> str | None:
+    """Return one message describing every bad option or key in ``argv``, or None."""
+    if any(flag in argv for flag in ("--help", "-h", "--hydra-help", "--version", "--info", "-i")):
+        return None
+    parsed = _parse(argv)
+    if isinstance(parsed, str):
+        return parsed
+    args, overrides = parsed
+    if args.config_name not in (None, CONFIG_NAME) or args.config_path or args.config_dir:
+        return None  # a user's own config tree: leave the checks to Hydra
+
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    problems: list[str] = []
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        groups = set(loader.list_groups(""))
+        selections: list[str] = []
+        swept: set[str] = set()
+        keys: list[str] = []
+        for o in overrides:
+            name = o.key_or_group
+            if o.is_hydra_override() or name.startswith("hydra") or o.is_delete():
+                continue
+            if name in groups and o.package is None:
+                values = _values(o)
+                if values is None:
+                    swept.add(name)
+                    continue
+                options = loader.get_group_options(name)
+                for value in values:
+                    bad = [v for v in _option_names(value) if v not in options and value is not None]
+                    for v in bad:
+                        problems.append(
+                            f"unknown {name} '{v}'. Valid options for {name}: {', '.join(options)}"
+                        )
+                if len(values) > 1:
+                    swept.add(name)
+                elif not problems:
+                    selections.append(o.input_line)
+            elif not (o.is_add() or o.is_force_add()):
+                keys.append(name)
+        if problems or not keys:
+            return "\n".join(problems) or None
+        try:
+            cfg = compose(config_name=CONFIG_NAME, overrides=selections)
+        except Exception:
+            return None  # let Hydra report what it cannot compose
+        for key in keys:
+            if key.split(".")[0] in swept:
+                continue  # depends on which swept option is composed
+            problem = _missing_key(cfg, key)
+            if problem:
+                problems.append(problem)
+    return "\n".join(problems) or None

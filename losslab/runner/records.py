@@ -1,0 +1,99 @@
+"""What a run leaves on disk: metrics.jsonl, results.json, checkpoint.pt.
+
+Every file that a reader may find half-written is written atomically: to a
+temporary file in the same directory, flushed, then renamed over the target.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+RESULTS = "results.json"
+METRICS = "metrics.jsonl"
+CHECKPOINT = "checkpoint.pt"
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _finite(obj: Any) -> Any:
+    """Replace NaN/inf by None so the file stays strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    """Atomically write ``obj`` as indented, strict JSON (NaN/inf become null)."""
+    text = json.dumps(_finite(obj), indent=2, default=_json_default, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode())
+
+
+def write_metrics(path: Path, history: list[dict]) -> None:
+    """Atomically (re)write metrics.jsonl: one JSON object per evaluation."""
+    lines = [json.dumps(_finite(h), default=_json_default, allow_nan=False) for h in history]
+    atomic_write_bytes(path, ("\n".join(lines) + "\n" if lines else "").encode())
+
+
+def read_json(path: Path) -> dict | None:
+    """The JSON object at ``path``, or None when it is missing or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def versions() -> dict[str, str]:
+    """Versions of what produced a result, for results.json."""
+    import hydra
+    import numpy
+    import omegaconf
+    import torch
+
+    import losslab
+
+    out = {
+        "losslab": losslab.__version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "hydra": hydra.__version__,
+        "omegaconf": omegaconf.__version__,
+        "platform": platform.platform(),
+    }
+    if torch.cuda.is_available():
+        out["cuda"] = str(torch.version.cuda)
+        out["gpu"] = torch.cuda.get_device_name()
+    return out
