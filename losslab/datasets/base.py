@@ -99,15 +99,21 @@ def stratified_split(
         rng.shuffle(idx)
         start = 0
         for p, frac in enumerate(fractions):
-            n = int(round(frac * len(idx)))
+            n = round(frac * len(idx))
             parts[p].append(idx[start : start + n])
             start += n
         parts[-1].append(idx[start:])
     return [np.sort(np.concatenate(p)) for p in parts]
 
 
-def check_declared(name: str, *, num_classes: int, input_shape: Sequence[int],
-                   actual_classes: int, actual_shape: Sequence[int]) -> None:
+def check_declared(
+    name: str,
+    *,
+    num_classes: int,
+    input_shape: Sequence[int],
+    actual_classes: int,
+    actual_shape: Sequence[int],
+) -> None:
     """Fail clearly when a config's ``num_classes``/``input_shape`` disagree with the data.
 
     Models are built from the config's values (by interpolation), so a mismatch
@@ -157,8 +163,13 @@ def bundle_from_arrays(
         if not 0.0 <= frac < 1.0:
             raise ValueError(f"dataset.{key}={frac} is invalid: must be in [0, 1)")
     y = np.asarray(y, dtype=np.int64)
-    check_declared(name, num_classes=num_classes, input_shape=input_shape,
-                   actual_classes=int(y.max()) + 1, actual_shape=x.shape[1:])
+    check_declared(
+        name,
+        num_classes=num_classes,
+        input_shape=input_shape,
+        actual_classes=int(y.max()) + 1,
+        actual_shape=x.shape[1:],
+    )
     test_idx, rest_idx = stratified_split(y, [test_fraction], seed=split_seed)
     val_rel, train_rel = stratified_split(y[rest_idx], [val_fraction], seed=split_seed)
     val_idx, train_idx = rest_idx[val_rel], rest_idx[train_rel]

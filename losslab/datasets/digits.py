@@ -37,8 +37,13 @@ def load_digits(
     raw = sk_load_digits()
     x = raw.images.reshape(-1, 1, 8, 8)
     return bundle_from_arrays(
-        "digits", x, raw.target,
-        num_classes=num_classes, input_shape=input_shape, split_seed=split_seed,
-        val_fraction=val_fraction, test_fraction=test_fraction,
+        "digits",
+        x,
+        raw.target,
+        num_classes=num_classes,
+        input_shape=input_shape,
+        split_seed=split_seed,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
         info={"source": "sklearn.datasets.load_digits"},
     )

@@ -50,12 +50,22 @@ class LabelNoise:
         # labels do not depend on the size of the validation split and vice versa.
         streams = np.random.SeedSequence(self.seed).spawn(2)
         out = {}
-        for (name, split), stream in zip((("train", data.train), ("val", data.val)), streams):
-            noisy = self.corrupt(split.y_clean.numpy().copy(), data.num_classes,
-                                 np.random.default_rng(stream), split)
+        for (name, split), stream in zip(
+            (("train", data.train), ("val", data.val)), streams, strict=True
+        ):
+            noisy = self.corrupt(
+                split.y_clean.numpy().copy(), data.num_classes, np.random.default_rng(stream), split
+            )
             out[name] = split.with_labels(torch.as_tensor(noisy, dtype=torch.int64))
-        return DataBundle(data.name, out["train"], out["val"], data.test,
-                          data.num_classes, data.input_shape, data.info)
+        return DataBundle(
+            data.name,
+            out["train"],
+            out["val"],
+            data.test,
+            data.num_classes,
+            data.input_shape,
+            data.info,
+        )
 
     def summary(self, data: DataBundle) -> dict:
         """What results.json records under ``noise``."""

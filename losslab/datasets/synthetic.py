@@ -55,8 +55,13 @@ def load_synthetic(
     y = np.arange(num_samples) % num_classes
     x = means[y] + rng.standard_normal((num_samples, dim))
     return bundle_from_arrays(
-        "synthetic", x.reshape(num_samples, *shape), y,
-        num_classes=num_classes, input_shape=shape, split_seed=split_seed,
-        val_fraction=val_fraction, test_fraction=test_fraction,
+        "synthetic",
+        x.reshape(num_samples, *shape),
+        y,
+        num_classes=num_classes,
+        input_shape=shape,
+        split_seed=split_seed,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
         info={"source": "gaussian clusters", "separation": separation, "data_seed": data_seed},
     )

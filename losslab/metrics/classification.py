@@ -59,8 +59,8 @@ def expected_calibration_error(probs: Tensor, target: Tensor, n_bins: int = 15) 
         n_bins: number of equal-width bins.
 
     Example:
-        >>> p = torch.tensor([[0.9, 0.1], [0.6, 0.4]])
-        >>> float(expected_calibration_error(p, torch.tensor([0, 1]), n_bins=10))
+        >>> p = torch.tensor([[0.9, 0.1], [0.6, 0.4]], dtype=torch.float64)
+        >>> round(float(expected_calibration_error(p, torch.tensor([0, 1]), n_bins=10)), 6)
         0.35
     """
     conf, pred = probs.max(dim=-1)
@@ -108,4 +108,4 @@ def classification_metrics(logits: Tensor, target: Tensor, n_bins: int = 15) -> 
             -(probs * logp).sum(dim=-1).mean(),
         ]
     ).tolist()  # the single device-to-host transfer
-    return dict(zip(("acc", "nll", "ece", "entropy"), values))
+    return dict(zip(("acc", "nll", "ece", "entropy"), values, strict=True))

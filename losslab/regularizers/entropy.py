@@ -29,7 +29,9 @@ class EntropyRegularizer(Regularizer):
     def __init__(self, weight: float = 0.1, mode: str = "maximize") -> None:
         super().__init__(weight)
         if mode not in self.MODES:
-            raise ValueError(f"regularizer.entropy.mode='{mode}' is invalid; choose one of {self.MODES}")
+            raise ValueError(
+                f"regularizer.entropy.mode='{mode}' is invalid; choose one of {self.MODES}"
+            )
         self.sign = -1.0 if mode == "maximize" else 1.0
 
     def forward(self, logits: Tensor, target: Tensor, **extra: object) -> Tensor:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from losslab.runner.records import RESULTS, atomic_write_json, read_json, versions
@@ -86,16 +87,28 @@ def run(cfg: DictConfig) -> dict:
         results.update(status="failed", error=str(exc))
         log.error("config error: %s", exc)
     except Exception as exc:  # recorded, not raised: a sweep goes on
-        results.update(status="failed", error=f"{type(exc).__name__}: {exc}",
-                       traceback=traceback.format_exc())
+        results.update(
+            status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
+        )
         log.debug("traceback:\n%s", results["traceback"])
-        log.error("run failed: %s: %s (traceback in %s)", type(exc).__name__, exc, run_dir / "train.log")
+        log.error(
+            "run failed: %s: %s (traceback in %s)", type(exc).__name__, exc, run_dir / "train.log"
+        )
     _finish(results, run_dir, started)
-    if results["status"] == "completed":
+    if results["status"] == "completed" and hc.mode == RunMode.RUN:
         console.print(results_table(results))
-    console.print(f"run directory: {run_dir}")
-    OUTCOMES.append({"status": results["status"], "run_dir": str(run_dir), "overrides": overrides,
-                     "error": results.get("error")})
+    elif results["status"] == "completed":
+        test = (results.get("final") or {}).get("test", {})
+        log.info("completed: test %s", " ".join(f"{k} {v:.4f}" for k, v in test.items()))
+    console.print(f"run directory: {run_dir}", soft_wrap=True, markup=False)
+    OUTCOMES.append(
+        {
+            "status": results["status"],
+            "run_dir": str(run_dir),
+            "overrides": overrides,
+            "error": results.get("error"),
+        }
+    )
     return results
 
 
@@ -115,20 +128,32 @@ def _train(cfg: DictConfig, run_dir: Path, results: dict, console) -> None:
     settings = validate(cfg)  # bad values fail here, before any data is loaded
     logger = build("logger", cfg.logger)
     parts = build_parts(cfg, settings)
-    results["data"] = {"name": parts.data.name, "sizes": parts.data.sizes(),
-                       "num_classes": parts.data.num_classes,
-                       "input_shape": list(parts.data.input_shape)}
+    results["data"] = {
+        "name": parts.data.name,
+        "sizes": parts.data.sizes(),
+        "num_classes": parts.data.num_classes,
+        "input_shape": list(parts.data.input_shape),
+    }
     results["noise"] = parts.noise.summary(parts.data)
     results["device"] = str(parts.device)
     log.info(
         "%s | model %s | loss %s | device %s | train/val/test %s",
-        parts.data.name, type(parts.model).__name__, type(parts.loss).__name__, parts.device,
+        parts.data.name,
+        type(parts.model).__name__,
+        type(parts.loss).__name__,
+        parts.device,
         "/".join(str(n) for n in parts.data.sizes().values()),
     )
     logger.start(results["config"], run_dir)
     history = fit(
-        parts, settings, seed=cfg.seed, n_bins=cfg.eval.n_bins, run_dir=run_dir,
-        fingerprint=_fingerprint(cfg), reporter=make_reporter(console), logger=logger,
+        parts,
+        settings,
+        seed=cfg.seed,
+        n_bins=cfg.eval.n_bins,
+        run_dir=run_dir,
+        fingerprint=_fingerprint(cfg),
+        reporter=make_reporter(console),
+        logger=logger,
     )
     results["final"] = history.final
     results["best"] = history.best
@@ -148,7 +173,10 @@ def _use_rich_logging(console) -> None:
 
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if type(handler) is logging.StreamHandler and getattr(handler, "stream", None) in (sys.stdout, sys.stderr):
+        if type(handler) is logging.StreamHandler and getattr(handler, "stream", None) in (
+            sys.stdout,
+            sys.stderr,
+        ):
             root.removeHandler(handler)
             rich_handler = RichHandler(console=console, show_path=False, show_time=True)
             rich_handler.setLevel(handler.level)
@@ -184,8 +212,12 @@ def launch(argv: list[str]) -> int:
 
 
 def _sweep_summary(outcomes: list[dict]) -> None:
-    counts = {s: sum(o["status"] == s for o in outcomes) for s in ("completed", "failed", "skipped")}
-    print(f"sweep: {counts['completed']} completed, {counts['failed']} failed, {counts['skipped']} skipped")
+    counts = {
+        s: sum(o["status"] == s for o in outcomes) for s in ("completed", "failed", "skipped")
+    }
+    print(
+        f"sweep: {counts['completed']} completed, {counts['failed']} failed, {counts['skipped']} skipped"
+    )
     for o in outcomes:
         if o["status"] == "failed":
             print(f"  failed: {' '.join(o['overrides'])}: {o.get('error')} ({o['run_dir']})")

@@ -37,7 +37,8 @@ def _accepted(target: Any, context: dict[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError):
         return {}
     named = {
-        name for name, p in params.items()
+        name
+        for name, p in params.items()
         if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     }
     return {k: v for k, v in context.items() if k in named}

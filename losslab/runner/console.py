@@ -20,11 +20,16 @@ SHOWN = ("acc", "nll", "ece", "entropy")
 def epoch_line(record: dict[str, Any], epochs: int) -> str:
     """``epoch 3/30 loss 0.1234 | val acc 0.9650 ece 0.0213 | test acc ...``."""
     parts = [f"epoch {record['epoch']}/{epochs}", f"loss {record['train/loss']:.4f}"]
-    parts += [f"{k.removeprefix('train/')} {v:.4f}" for k, v in record.items() if k.startswith("train/reg/")]
+    parts += [
+        f"{k.removeprefix('train/')} {v:.4f}"
+        for k, v in record.items()
+        if k.startswith("train/reg/")
+    ]
     for split in ("val", "test"):
         if f"{split}/acc" in record:
             parts.append(
-                f"| {split} " + " ".join(f"{m} {record[f'{split}/{m}']:.4f}" for m in ("acc", "ece"))
+                f"| {split} "
+                + " ".join(f"{m} {record[f'{split}/{m}']:.4f}" for m in ("acc", "ece"))
             )
     parts.append(f"| {record['time/train_s'] + record['time/eval_s']:.1f}s")
     return " ".join(parts)
@@ -70,7 +75,9 @@ class RichReporter:
     def start(self, epochs: int, batches: int, first_epoch: int) -> None:
         self.epochs = epochs
         self.progress.start()
-        self.epoch_task = self.progress.add_task("epochs", total=epochs, completed=first_epoch, info="")
+        self.epoch_task = self.progress.add_task(
+            "epochs", total=epochs, completed=first_epoch, info=""
+        )
         self.batch_task = self.progress.add_task("batches", total=batches, info="")
 
     def step(self) -> None:
@@ -107,7 +114,9 @@ def results_table(results: dict[str, Any]) -> Table:
             if not values:
                 continue
             table.add_row(
-                label, split, str(rec.get("epoch", "-")),
+                label,
+                split,
+                str(rec.get("epoch", "-")),
                 *("-" if values.get(m) is None else f"{values[m]:.4f}" for m in SHOWN),
             )
     return table

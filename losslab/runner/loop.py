@@ -203,16 +203,21 @@ def fit(
         if not all(np.isfinite(means)):
             raise FloatingPointError(
                 f"training diverged at epoch {epoch + 1}: non-finite train/loss "
-                f"({dict(zip(['train/objective', *term_names], means))}); "
+                f"({dict(zip(['train/objective', *term_names], means, strict=True))}); "
                 "lower the learning rate or check the loss parameters"
             )
         t1 = time.perf_counter()
 
         record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "train/objective": means[0]}
-        record.update(zip(term_names, means[1:]))
+        record.update(zip(term_names, means[1:], strict=True))
         for split, loader in eval_loaders.items():
             logits, target = predict(forward, loader, autocast)
-            record.update({f"{split}/{k}": v for k, v in classification_metrics(logits, target, n_bins).items()})
+            record.update(
+                {
+                    f"{split}/{k}": v
+                    for k, v in classification_metrics(logits, target, n_bins).items()
+                }
+            )
         t2 = time.perf_counter()
         record["time/train_s"] = t1 - t0
         record["time/eval_s"] = t2 - t1

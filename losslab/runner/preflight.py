@@ -57,7 +57,7 @@ def _missing_key(cfg: DictConfig, key: str) -> str | None:
             return f"'{'.'.join(path)}' is a value, not a config section, so '{key}' is not a key"
         if part not in node:
             where = f"under '{'.'.join(path)}'" if path else "at the top level"
-            valid = ", ".join(sorted(str(k) for k in node.keys())) or "(none)"
+            valid = ", ".join(sorted(str(k) for k in node)) or "(none)"
             return f"unknown config key '{key}'. Valid keys {where}: {valid}"
         node = node._get_node(part)
         path.append(part)
@@ -96,7 +96,9 @@ def check_argv(argv: list[str]) -> str | None:
                     continue
                 options = loader.get_group_options(name)
                 for value in values:
-                    bad = [v for v in _option_names(value) if v not in options and value is not None]
+                    bad = [
+                        v for v in _option_names(value) if v not in options and value is not None
+                    ]
                     for v in bad:
                         problems.append(
                             f"unknown {name} '{v}'. Valid options for {name}: {', '.join(options)}"

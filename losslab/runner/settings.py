@@ -46,9 +46,13 @@ def resolve_device(requested: str) -> str:
     if requested == "auto":
         return "cuda" if cuda else "mps" if mps else "cpu"
     if requested == "cuda" and not cuda:
-        raise ConfigError("trainer.device='cuda' but no CUDA GPU is available; use trainer.device=cpu or auto")
+        raise ConfigError(
+            "trainer.device='cuda' but no CUDA GPU is available; use trainer.device=cpu or auto"
+        )
     if requested == "mps" and not mps:
-        raise ConfigError("trainer.device='mps' but the MPS backend is not available; use trainer.device=cpu or auto")
+        raise ConfigError(
+            "trainer.device='mps' but the MPS backend is not available; use trainer.device=cpu or auto"
+        )
     return requested
 
 
@@ -63,11 +67,15 @@ def validate(cfg: DictConfig) -> TrainerSettings:
     t = cfg.trainer
     precision = t.precision
     if precision not in PRECISIONS:
-        raise ConfigError(f"trainer.precision={precision!r} is invalid; choose one of {list(PRECISIONS)}")
+        raise ConfigError(
+            f"trainer.precision={precision!r} is invalid; choose one of {list(PRECISIONS)}"
+        )
     if not isinstance(t.compile, bool):
         raise ConfigError(f"trainer.compile={t.compile!r} is invalid: must be true or false")
     clip = t.grad_clip
-    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, int | float) or clip <= 0):
+    if clip is not None and (
+        isinstance(clip, bool) or not isinstance(clip, int | float) or clip <= 0
+    ):
         raise ConfigError(f"trainer.grad_clip={clip!r} is invalid: must be null or a number > 0")
     return TrainerSettings(
         epochs=_int(t, "epochs", 1),
