@@ -113,3 +113,9 @@ def test_bad_value_fails_clearly_before_training(tmp_path, arg, message):
     results = json.loads((run_dir / "results.json").read_text())
     assert results["status"] == "failed" and message in results["error"]
     assert not (run_dir / "metrics.jsonl").exists()
+
+
+def test_setting_a_regularizer_key_without_selecting_it_says_how(tmp_path):
+    out = run_cli("train", "regularizer.entropy.weight=0.5", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "'regularizer.entropy.weight'" in out.stderr and "regularizer=[entropy]" in out.stderr

@@ -61,7 +61,14 @@ def run(cfg: DictConfig) -> dict:
     previous = read_json(run_dir / RESULTS)
     if previous and previous.get("status") == "completed":
         log.info("already completed: %s (delete its results.json to run again)", run_dir)
-        OUTCOMES.append({"status": "skipped", "run_dir": str(run_dir), "overrides": overrides})
+        OUTCOMES.append(
+            {
+                "status": "skipped",
+                "run_dir": str(run_dir),
+                "overrides": overrides,
+                "multirun": hc.mode == RunMode.MULTIRUN,
+            }
+        )
         return previous
 
     console = stdout_console()
@@ -107,6 +114,7 @@ def run(cfg: DictConfig) -> dict:
             "run_dir": str(run_dir),
             "overrides": overrides,
             "error": results.get("error"),
+            "multirun": hc.mode == RunMode.MULTIRUN,
         }
     )
     return results
@@ -206,7 +214,7 @@ def launch(argv: list[str]) -> int:
     finally:
         sys.argv = saved
     failed = [o for o in OUTCOMES if o["status"] == "failed"]
-    if len(OUTCOMES) > 1:
+    if any(o["multirun"] for o in OUTCOMES):
         _sweep_summary(OUTCOMES)
     return 1 if failed else 0
 

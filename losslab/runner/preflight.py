@@ -48,7 +48,7 @@ def _option_names(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-def _missing_key(cfg: DictConfig, key: str) -> str | None:
+def _missing_key(cfg: DictConfig, key: str, group_options: dict[str, list[str]]) -> str | None:
     """Why ``key`` does not name a config value, or None when it does."""
     node: Any = cfg
     path: list[str] = []
@@ -58,7 +58,11 @@ def _missing_key(cfg: DictConfig, key: str) -> str | None:
         if part not in node:
             where = f"under '{'.'.join(path)}'" if path else "at the top level"
             valid = ", ".join(sorted(str(k) for k in node)) or "(none)"
-            return f"unknown config key '{key}'. Valid keys {where}: {valid}"
+            message = f"unknown config key '{key}'. Valid keys {where}: {valid}"
+            group = ".".join(path)
+            if part in group_options.get(group, []):
+                message += f". '{part}' is an option of {group}: select it with '{group}=[{part}]'"
+            return message
         node = node._get_node(part)
         path.append(part)
     return None
@@ -118,7 +122,7 @@ def check_argv(argv: list[str]) -> str | None:
         for key in keys:
             if key.split(".")[0] in swept:
                 continue  # depends on which swept option is composed
-            problem = _missing_key(cfg, key)
+            problem = _missing_key(cfg, key, {g: loader.get_group_options(g) for g in groups})
             if problem:
                 problems.append(problem)
     return "\n".join(problems) or None
