@@ -18,6 +18,7 @@ regularizers, label noise, seed) combination per run, sweep with Hydra.
 commands:
   train     train one configuration, or sweep with -m (Hydra overrides;
             `losslab train --help` lists every config group and option)
+  losses    list every loss: family, parameters, description, reference
 
 options:
   -h, --help     show this message
@@ -36,8 +37,15 @@ def _train(argv: list[str]) -> int:
     return launch(argv)
 
 
+def _losses(argv: list[str]) -> int:
+    from losslab.losses.catalog import main as losses_main
+
+    return losses_main(argv)
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": _train,
+    "losses": _losses,
 }
 
 

@@ -204,12 +204,19 @@ def fit(
             raise FloatingPointError(
                 f"training diverged at epoch {epoch + 1}: non-finite train/loss "
                 f"({dict(zip(['train/objective', *term_names], means, strict=True))}); "
-                "lower the learning rate or check the loss parameters"
+                "lower optimizer.lr, set trainer.grad_clip (e.g. 5), or check the loss parameters"
             )
         t1 = time.perf_counter()
 
         record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "train/objective": means[0]}
         record.update(zip(term_names, means[1:], strict=True))
+        # Diagnostics of stateful losses/regularizers (e.g. ALDR-KL's lambda_i).
+        for key, module in stateful.items():
+            stats = getattr(module, "epoch_stats", None)
+            if stats is not None:
+                prefix = f"train/{key}_stats" if key == "loss" else f"train/{key}/stats"
+                is_noisy = data.train.is_noisy if bool(data.train.is_noisy.any()) else None
+                record.update({f"{prefix}/{k}": v for k, v in stats(is_noisy).items()})
         for split, loader in eval_loaders.items():
             logits, target = predict(forward, loader, autocast)
             record.update(

@@ -1,0 +1,26 @@
+"""Normalized losses."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from losslab.losses._common import Loss, target_log_prob
+
+
+class NCELoss(Loss):
+    r"""Normalized cross-entropy: cross-entropy of the label over that of every class.
+
+    .. math:: \ell(z, y) = \frac{-\log p_y}{\sum_k -\log p_k}
+
+    Symmetric: :math:`\sum_y \ell(z, y) = 1`. Bounded in [0, 1].
+
+    References:
+        Ma, Huang, Wang, Romano, Erfani, Bailey. "Normalized Loss Functions for Deep
+        Learning with Noisy Labels", 2020, arXiv:2006.13554.
+    """
+
+    family = "normalized"
+
+    def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
+        logp, logp_y = target_log_prob(logits, target)
+        return (logp_y / logp.sum(dim=-1)).mean()

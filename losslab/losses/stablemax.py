@@ -1,0 +1,35 @@
+"""Cross-entropy through StableMax instead of softmax."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from losslab.losses._common import Loss, upcast
+
+
+def stablemax_s(x: Tensor) -> Tensor:
+    """``s(x) = x + 1`` for ``x >= 0`` and ``1 / (1 - x)`` for ``x < 0`` (positive, monotone)."""
+    return torch.where(x >= 0, x.clamp(min=0) + 1, 1 / (1 - x.clamp(max=0)))
+
+
+class StableMaxCELoss(Loss):
+    r"""Cross-entropy with the StableMax normalisation, which grows linearly rather
+    than exponentially in the logits (avoids softmax collapse).
+
+    .. math::
+        \ell(z, y) = -\log \frac{s(z_y)}{\sum_k s(z_k)}, \qquad
+        s(x) = \begin{cases} x + 1 & x \ge 0 \\ 1/(1-x) & x < 0 \end{cases}
+
+    References:
+        Prieto, Barsbey, Mediano, Birdal. "Grokking at the Edge of Numerical
+        Stability", ICLR 2025, arXiv:2501.04697.
+    """
+
+    family = "cross-entropy"
+
+    def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
+        z = upcast(logits)
+        s = stablemax_s(z)
+        s_y = s.gather(1, target[:, None]).squeeze(1)
+        return (torch.log(s.sum(dim=-1)) - torch.log(s_y)).mean()
