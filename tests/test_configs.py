@@ -113,7 +113,9 @@ def test_loss_contract(option):
     loss_fn = build("loss", cfg.loss, num_samples=16, num_classes=cfg.dataset.num_classes)
     target = torch.arange(16) % cfg.dataset.num_classes
     # confident on the label, so truncated losses have a gradient too
-    logits = (torch.randn(16, cfg.dataset.num_classes) + 4 * torch.eye(cfg.dataset.num_classes)[target])
+    logits = (
+        torch.randn(16, cfg.dataset.num_classes) + 4 * torch.eye(cfg.dataset.num_classes)[target]
+    )
     logits.requires_grad_()
     value = loss_fn(logits, target, index=torch.arange(16))
     assert value.ndim == 0 and torch.isfinite(value)

@@ -18,6 +18,11 @@ def upcast(logits: Tensor) -> Tensor:
     return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
 
 
+def sample_ce(logits: Tensor, target: Tensor) -> Tensor:
+    """Per-sample cross-entropy ``-log p_y`` ``[B]`` (one fused kernel), in at least float32."""
+    return torch.nn.functional.cross_entropy(upcast(logits), target, reduction="none")
+
+
 def target_log_prob(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     """``(log_softmax(z) [B, K], log p_y [B])`` in at least float32."""
     logp = torch.log_softmax(upcast(logits), dim=-1)

@@ -67,8 +67,9 @@ class AnyLoss(Loss):
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
         p = torch.softmax(upcast(logits), dim=-1)
         a = torch.sigmoid(self.L * (p - 0.5))
-        onehot = torch.nn.functional.one_hot(target, p.shape[-1]).to(a.dtype)
-        tp = (onehot * a).sum(dim=0)
-        fp = ((1 - onehot) * a).sum(dim=0)
-        fn = (onehot * (1 - a)).sum(dim=0)
+        k = a.shape[-1]
+        a_y = a.gather(1, target[:, None]).squeeze(1)
+        tp = torch.zeros(k, dtype=a.dtype, device=a.device).index_add(0, target, a_y)
+        fp = a.sum(dim=0) - tp  # column sums over samples of other classes
+        fn = torch.bincount(target, minlength=k).to(a.dtype) - tp
         return 1 - self._metric(tp, fp, fn, target.shape[0])

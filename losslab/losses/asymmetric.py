@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from losslab.losses._common import Loss, check, target_log_prob
+from losslab.losses._common import Loss, check, sample_ce
 
 
 class AGCELoss(Loss):
@@ -29,7 +29,7 @@ class AGCELoss(Loss):
         self.q = check("q", q, lambda v: v > 0, "> 0")
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
-        p_y = target_log_prob(logits, target)[1].exp()
+        p_y = (-sample_ce(logits, target)).exp()
         return (((self.a + 1) ** self.q - (self.a + p_y).pow(self.q)) / self.q).mean()
 
 
@@ -55,5 +55,5 @@ class AULLoss(Loss):
         self.q = check("q", q, lambda v: v > 0, "> 0")
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
-        p_y = target_log_prob(logits, target)[1].exp()
+        p_y = (-sample_ce(logits, target)).exp()
         return (((self.a - p_y).pow(self.q) - (self.a - 1) ** self.q) / self.q).mean()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from losslab.losses._common import Loss, target_log_prob
+from losslab.losses._common import Loss, sample_ce
 
 
 class CrossEntropyLoss(Loss):
@@ -23,4 +23,4 @@ class CrossEntropyLoss(Loss):
     family = "cross-entropy"
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
-        return -target_log_prob(logits, target)[1].mean()
+        return sample_ce(logits, target).mean()

@@ -5,14 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from losslab.losses._common import (
-    Loss,
-    check,
-    linear_tail_exp,
-    others_mask,
-    target_log_prob,
-    upcast,
-)
+from losslab.losses._common import Loss, check, linear_tail_exp, sample_ce
 
 
 def _expm1_tail(u: Tensor) -> Tensor:
@@ -50,32 +43,27 @@ class CompSumLoss(Loss):
         self.tau = check("tau", tau, lambda v: v >= 0, ">= 0")
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
-        _, logp_y = target_log_prob(logits, target)
-        ce = -logp_y
+        ce = sample_ce(logits, target)
         if self.tau == 1.0:
             return ce.mean()
         c = 1.0 - self.tau
         return (_expm1_tail(c * ce) / c).mean()
 
 
-class SumExpLoss(Loss):
+class SumExpLoss(CompSumLoss):
     r"""Sum-exponential loss (comp-sum with :math:`\tau = 0`).
 
-    .. math:: \ell(z, y) = \sum_{k \ne y} e^{z_k - z_y} = \frac{1}{p_y} - 1
+    .. math:: \ell(z, y) = \sum_{k \ne y} e^{z_k - z_y} = \frac{1}{p_y} - 1 = e^{-\log p_y} - 1
 
-    Grows exponentially in the logit gap; terms past :math:`e^{60}` (float32) or
-    :math:`e^{600}` (float64) continue linearly (see :func:`~losslab.losses._common.linear_tail_exp`) so values and
-    gradients stay finite at any logits.
+    Computed as ``expm1`` of the per-sample cross-entropy. Grows exponentially in
+    the logit gap; past :math:`e^{60}` (float32) or :math:`e^{600}` (float64) it
+    continues linearly (see :func:`~losslab.losses._common.linear_tail_exp`) so
+    values and gradients stay finite at any logits.
 
     References:
         Mao, Mohri, Zhong. "Cross-Entropy Loss Functions: Theoretical Analysis and
         Applications", ICML 2023, arXiv:2304.07288.
     """
 
-    family = "comp-sum"
-
-    def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
-        z = upcast(logits)
-        gaps = z - z.gather(1, target[:, None])
-        terms = linear_tail_exp(gaps) * others_mask(target, z.shape[-1]).to(z.dtype)
-        return terms.sum(dim=-1).mean()
+    def __init__(self) -> None:
+        super().__init__(tau=0.0)

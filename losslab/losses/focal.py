@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from losslab.losses._common import Loss, check, one_minus_exp, target_log_prob
+from losslab.losses._common import Loss, check, one_minus_exp, sample_ce
 
 
 class FocalLoss(Loss):
@@ -30,7 +30,7 @@ class FocalLoss(Loss):
         self.gamma = check("gamma", gamma, lambda v: v >= 0, ">= 0")
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
-        _, logp_y = target_log_prob(logits, target)
+        logp_y = -sample_ce(logits, target)
         # clamp keeps the gradient of x**gamma finite at x = 0 when gamma < 1
         weight = one_minus_exp(logp_y).clamp_min(1e-30).pow(self.gamma) if self.gamma else 1.0
         return (-weight * logp_y).mean()

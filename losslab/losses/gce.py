@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from losslab.losses._common import Loss, check, target_log_prob
+from losslab.losses._common import Loss, check, sample_ce
 
 
 class GCELoss(Loss):
@@ -33,7 +33,7 @@ class GCELoss(Loss):
         self.q = check("q", q, lambda v: 0 < v <= 1, "in (0, 1]")
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
-        _, logp_y = target_log_prob(logits, target)
+        logp_y = -sample_ce(logits, target)
         return (-torch.expm1(self.q * logp_y) / self.q).mean()
 
 
@@ -62,6 +62,6 @@ class TruncatedGCELoss(Loss):
         self.k = check("k", k, lambda v: 0 <= v < 1, "in [0, 1)")
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
-        _, logp_y = target_log_prob(logits, target)
+        logp_y = -sample_ce(logits, target)
         log_k = math.log(self.k) if self.k > 0 else -math.inf
         return (-torch.expm1(self.q * logp_y.clamp_min(log_k)) / self.q).mean()

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from losslab.losses._common import Loss, check, target_log_prob
+from losslab.losses._common import Loss, check, sample_ce
 
 
 class JSLoss(Loss):
@@ -39,7 +39,7 @@ class JSLoss(Loss):
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
         pi = self.pi
-        _, logp_y = target_log_prob(logits, target)
+        logp_y = -sample_ce(logits, target)
         p_y = logp_y.exp()
         log_m_y = torch.log(pi + (1 - pi) * p_y)
         log_1m_pi = math.log1p(-pi)

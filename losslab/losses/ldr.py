@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from losslab.losses._common import Loss, check, check_choice, upcast
-from losslab.losses.margin import margin_gaps
 
 _TINY = 1e-12
 
@@ -26,13 +25,20 @@ NORMALIZATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 
-def kl_smoothed_max(gaps: Tensor, lam: Tensor | float) -> Tensor:
-    r"""``lam * log(mean_k exp(gaps_k / lam))`` per row ``[B]``, stably (log-sum-exp).
+def kl_smoothed_max(scores: Tensor, target: Tensor, margin: float, lam: Tensor | float) -> Tensor:
+    r"""``lam * log(mean_k exp(d_k / lam))`` per row ``[B]``, with
+    ``d_k = margin [k != y] + f_k - f_y``; ``lam`` is a number or a tensor ``[B]``.
 
-    ``lam`` is a number or a per-row tensor ``[B]``.
+    Uses :math:`\log\sum_k e^{d_k/\lambda} = \mathrm{CE}(u, y)` for
+    :math:`u = (f - \text{margin}\,e_y)/\lambda` (cross-entropy is shift-invariant,
+    so adding the margin to every class but y equals subtracting it at y): one
+    fused, stable cross-entropy kernel instead of a chain of [B, K] operations.
     """
     lam_col = lam[:, None] if isinstance(lam, Tensor) else lam
-    return lam * (torch.logsumexp(gaps / lam_col, dim=-1) - math.log(gaps.shape[-1]))
+    shifted = scores.scatter_add(1, target[:, None], scores.new_full((scores.shape[0], 1), -margin))
+    return lam * (
+        F.cross_entropy(shifted / lam_col, target, reduction="none") - math.log(scores.shape[-1])
+    )
 
 
 def require_index(index: Tensor | None, num_samples: int, who: str) -> Tensor:
@@ -89,7 +95,7 @@ class LDRKLLoss(Loss):
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
         f = self._scores(upcast(logits))
-        return kl_smoothed_max(margin_gaps(f, target, self.margin), self.lam).mean()
+        return kl_smoothed_max(f, target, self.margin, self.lam).mean()
 
 
 class ALDRKLLoss(Loss):
@@ -166,7 +172,7 @@ class ALDRKLLoss(Loss):
             lam = self.lam0 * (1 - kl / (self.alpha * log_k))
             self.lam[index] = lam.to(self.lam.dtype)
         penalty = self.alpha * log_k / (2 * self.lam0) * (lam - self.lam0) ** 2
-        return (kl_smoothed_max(margin_gaps(f, target, self.margin), lam) - penalty).mean()
+        return (kl_smoothed_max(f, target, self.margin, lam) - penalty).mean()
 
     def epoch_stats(self, is_noisy: Tensor | None = None) -> dict[str, float]:
         """Mean :math:`\\lambda_i`, and over clean and noisy samples when noise is on."""

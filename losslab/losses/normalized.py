@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
-from losslab.losses._common import Loss, target_log_prob
+from losslab.losses._common import Loss, upcast
 
 
 class NCELoss(Loss):
@@ -22,5 +23,8 @@ class NCELoss(Loss):
     family = "normalized"
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
-        logp, logp_y = target_log_prob(logits, target)
-        return (logp_y / logp.sum(dim=-1)).mean()
+        z = upcast(logits)
+        lse = torch.logsumexp(z, dim=-1)
+        ce = lse - z.gather(1, target[:, None]).squeeze(1)
+        # sum_k -log p_k = K lse - sum_k z_k: no [B, K] log-probabilities needed
+        return (ce / (z.shape[-1] * lse - z.sum(dim=-1))).mean()

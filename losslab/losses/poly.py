@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from losslab.losses._common import Loss, check, one_minus_exp, target_log_prob
+from losslab.losses._common import Loss, check, one_minus_exp, sample_ce
 
 
 class Poly1Loss(Loss):
@@ -27,5 +27,5 @@ class Poly1Loss(Loss):
         self.eps = check("eps", eps, lambda v: v >= -1, ">= -1")
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
-        _, logp_y = target_log_prob(logits, target)
+        logp_y = -sample_ce(logits, target)
         return (-logp_y + self.eps * one_minus_exp(logp_y)).mean()

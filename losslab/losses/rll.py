@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-from losslab.losses._common import Loss, check, others_mask, upcast
+from losslab.losses._common import Loss, check, upcast
 
 
 class RLLLoss(Loss):
@@ -34,10 +32,9 @@ class RLLLoss(Loss):
         self.alpha = check("alpha", alpha, lambda v: v > 0, "> 0")
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
-        p = torch.softmax(upcast(logits), dim=-1)
-        k = p.shape[-1]
-        # per class: c_k = log(alpha + 1) - log(alpha + p_k)
-        c = math.log(self.alpha + 1) - torch.log(self.alpha + p)
-        c_y = c.gather(1, target[:, None]).squeeze(1)
-        c_others = (c * others_mask(target, k).to(c.dtype)).sum(dim=-1)
-        return (c_y - c_others / (k - 1)).mean()
+        # With c_k = log(alpha+1) - log(alpha+p_k), c_y - sum_{k!=y} c_k/(K-1)
+        # simplifies to (sum_k log(alpha+p_k) - K log(alpha+p_y)) / (K-1).
+        log_ap = torch.log(torch.softmax(upcast(logits), dim=-1) + self.alpha)
+        k = log_ap.shape[-1]
+        log_ap_y = log_ap.gather(1, target[:, None]).squeeze(1)
+        return ((log_ap.sum(dim=-1) - k * log_ap_y) / (k - 1)).mean()

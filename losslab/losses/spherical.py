@@ -41,7 +41,6 @@ class SphericalZLoss(Loss):
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
         z = upcast(logits)
-        centred = z - z.mean(dim=-1, keepdim=True)
-        std = torch.sqrt(centred.pow(2).mean(dim=-1) + 1e-12)
-        z_y = centred.gather(1, target[:, None]).squeeze(1) / std
+        var, mean = torch.var_mean(z, dim=-1, correction=0)  # population variance
+        z_y = (z.gather(1, target[:, None]).squeeze(1) - mean) / torch.sqrt(var + 1e-12)
         return (F.softplus(self.a * (self.b - z_y)) / self.a).mean()

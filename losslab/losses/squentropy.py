@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from losslab.losses._common import Loss, others_mask, target_log_prob, upcast
+from losslab.losses._common import Loss, sample_ce, upcast
 
 
 class SquentropyLoss(Loss):
@@ -21,7 +21,6 @@ class SquentropyLoss(Loss):
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
         z = upcast(logits)
-        _, logp_y = target_log_prob(z, target)
-        k = z.shape[-1]
-        squares = (z.pow(2) * others_mask(target, k).to(z.dtype)).sum(dim=-1) / (k - 1)
-        return (-logp_y + squares).mean()
+        z_y = z.gather(1, target[:, None]).squeeze(1)
+        squares = (z.pow(2).sum(dim=-1) - z_y.pow(2)) / (z.shape[-1] - 1)
+        return (sample_ce(z, target) + squares).mean()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from losslab.losses._common import Loss, check, one_minus_exp, target_log_prob, upcast
+from losslab.losses._common import Loss, check, one_minus_exp, sample_ce, upcast
 
 
 class RCELoss(Loss):
@@ -31,7 +31,7 @@ class RCELoss(Loss):
         self.A = check("A", A, lambda v: v > 0, "> 0")
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
-        _, logp_y = target_log_prob(logits, target)
+        logp_y = -sample_ce(logits, target)
         return (self.A * one_minus_exp(logp_y)).mean()
 
 
@@ -59,7 +59,7 @@ class SCELoss(Loss):
         self.A = check("A", A, lambda v: v > 0, "> 0")
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
-        _, logp_y = target_log_prob(logits, target)
+        logp_y = -sample_ce(logits, target)
         return (self.alpha * -logp_y + self.beta * self.A * one_minus_exp(logp_y)).mean()
 
 
@@ -78,7 +78,7 @@ class MAELoss(Loss):
     family = "symmetric"
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
-        _, logp_y = target_log_prob(logits, target)
+        logp_y = -sample_ce(logits, target)
         return (2 * one_minus_exp(logp_y)).mean()
 
 
@@ -97,5 +97,5 @@ class MSELoss(Loss):
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
         p = torch.softmax(upcast(logits), dim=-1)
-        residual = p - torch.nn.functional.one_hot(target, p.shape[-1]).to(p.dtype)
-        return residual.pow(2).sum(dim=-1).mean()
+        # sum_k (p_k - [k=y])^2 = sum_k p_k^2 - 2 p_y + 1
+        return (p.pow(2).sum(dim=-1) - 2 * p.gather(1, target[:, None]).squeeze(1) + 1).mean()
