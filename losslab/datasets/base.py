@@ -4,33 +4,108 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import Tensor
 
 
+@runtime_checkable
+class ImageSource(Protocol):
+    """Images decoded on demand (folder and Hugging Face sets too large for memory).
+
+    ``source[i]`` is one uint8 image ``[C, H, W]`` of the data set's input shape.
+    Served through a DataLoader with workers (see :mod:`losslab.datasets.loader`).
+    """
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, i: int) -> Tensor: ...
+
+
+class SubsetSource:
+    """The images of ``source`` at ``indices``, in that order."""
+
+    def __init__(self, source: ImageSource, indices: Sequence[int]) -> None:
+        self.source = source
+        self.indices = [int(i) for i in indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> Tensor:
+        return self.source[self.indices[i]]
+
+
+def take(x: Tensor | ImageSource, indices: np.ndarray | Tensor) -> Tensor | ImageSource:
+    """Rows ``indices`` of an in-memory tensor or of a lazy image source."""
+    if isinstance(x, Tensor):
+        return x[torch.as_tensor(np.asarray(indices), dtype=torch.long)].contiguous()
+    return SubsetSource(x, np.asarray(indices).tolist())
+
+
 @dataclass(frozen=True)
-class Split:
-    """One split held in memory.
+class BatchTransform:
+    """Work done per batch on the training device, as whole-batch tensor operations.
+
+    Every batch (train and eval) is converted to float32, multiplied by
+    ``scale`` and normalised per channel with ``mean``/``std``; training batches
+    are then augmented: a random crop of the input size after zero-padding by
+    ``crop_padding`` pixels, and a random horizontal flip when ``flip``.
 
     Attributes:
-        x: inputs, ``[N, *input_shape]`` (float, or uint8 for image sets).
+        scale: multiplier of the raw values (1/255 for uint8 images, 1 for floats).
+        mean, std: per-channel statistics after scaling (None: no normalisation).
+        crop_padding: padding of the random crop, in pixels (0: no crop).
+        flip: random horizontal flips.
+    """
+
+    scale: float = 1.0
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    crop_padding: int = 0
+    flip: bool = False
+
+    @property
+    def augments(self) -> bool:
+        return self.crop_padding > 0 or self.flip
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: inputs, the labels training sees, the clean labels and the noise flag.
+
+    Attributes:
+        x: inputs: a tensor ``[N, *input_shape]`` held in memory (float, or uint8 for
+            images), or an :class:`ImageSource` decoded on demand.
         y: the labels training sees, ``[N]`` int64; noisy where noise is on.
         y_clean: the original labels, ``[N]`` int64.
         is_noisy: ``y != y_clean``, ``[N]`` bool.
+        source_index: position of each sample in its source split (e.g. the index in
+            the official 50,000-image CIFAR training set), ``[N]`` int64. Label files
+            that follow the source's order (CIFAR-N) are aligned through it.
     """
 
-    x: Tensor
+    x: Tensor | ImageSource
     y: Tensor
     y_clean: Tensor
     is_noisy: Tensor
+    source_index: Tensor | None = None
 
     @classmethod
-    def clean(cls, x: Tensor, y: Tensor) -> Split:
+    def clean(cls, x: Tensor | ImageSource, y: Tensor, source_index: Tensor | None = None) -> Split:
         """A split whose labels are uncorrupted."""
-        y = y.to(torch.int64)
-        return cls(x=x, y=y, y_clean=y.clone(), is_noisy=torch.zeros_like(y, dtype=torch.bool))
+        y = torch.as_tensor(y).to(torch.int64)
+        if source_index is None:
+            source_index = torch.arange(len(y))
+        return cls(
+            x=x,
+            y=y,
+            y_clean=y.clone(),
+            is_noisy=torch.zeros_like(y, dtype=torch.bool),
+            source_index=torch.as_tensor(source_index, dtype=torch.int64),
+        )
 
     def with_labels(self, y: Tensor) -> Split:
         """The same split with new (noisy) labels; ``y_clean`` is kept."""
@@ -51,6 +126,7 @@ class DataBundle:
         num_classes: K.
         input_shape: shape of one input, e.g. ``(1, 8, 8)``.
         info: free-form facts worth recording (source, split sizes, ...).
+        transform: per-batch normalisation and training augmentation.
     """
 
     name: str
@@ -60,6 +136,7 @@ class DataBundle:
     num_classes: int
     input_shape: tuple[int, ...]
     info: dict = field(default_factory=dict)
+    transform: BatchTransform = field(default_factory=BatchTransform)
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
@@ -182,7 +259,7 @@ def bundle_from_arrays(
 
     def part(idx: np.ndarray) -> Split:
         t = torch.as_tensor(idx)
-        return Split.clean(xf[t].contiguous(), yt[t])
+        return Split.clean(xf[t].contiguous(), yt[t], source_index=t)
 
     return DataBundle(
         name=name,
@@ -192,4 +269,55 @@ def bundle_from_arrays(
         num_classes=int(num_classes),
         input_shape=tuple(int(s) for s in input_shape),
         info={**(info or {}), "standardize": {"mean": float(mean), "std": float(std)}},
+    )
+
+
+def bundle_with_official_test(
+    name: str,
+    train_x: Tensor | ImageSource,
+    train_y: np.ndarray | Tensor,
+    test_x: Tensor | ImageSource,
+    test_y: np.ndarray | Tensor,
+    *,
+    num_classes: int,
+    input_shape: Sequence[int],
+    split_seed: int,
+    val_fraction: float,
+    transform: BatchTransform | None = None,
+    info: dict | None = None,
+) -> DataBundle:
+    """A bundle from a source with an official train/test split.
+
+    The official test split is the test split; a stratified validation split of
+    ``val_fraction`` is carved from the official training split with
+    ``split_seed``. ``source_index`` of train and val samples is their position
+    in the official training split. Inputs are kept as given (uint8 images stay
+    uint8; normalisation happens per batch through ``transform``).
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"dataset.val_fraction={val_fraction} is invalid: must be in [0, 1)")
+    train_y = np.asarray(train_y, dtype=np.int64)
+    test_y = np.asarray(test_y, dtype=np.int64)
+    shape = tuple(train_x.shape[1:]) if isinstance(train_x, Tensor) else tuple(train_x[0].shape)
+    check_declared(
+        name,
+        num_classes=num_classes,
+        input_shape=input_shape,
+        actual_classes=int(max(train_y.max(), test_y.max())) + 1,
+        actual_shape=shape,
+    )
+    val_idx, train_idx = stratified_split(train_y, [val_fraction], seed=split_seed)
+    return DataBundle(
+        name=name,
+        train=Split.clean(
+            take(train_x, train_idx), train_y[train_idx], source_index=torch.as_tensor(train_idx)
+        ),
+        val=Split.clean(
+            take(train_x, val_idx), train_y[val_idx], source_index=torch.as_tensor(val_idx)
+        ),
+        test=Split.clean(test_x, test_y),
+        num_classes=int(num_classes),
+        input_shape=tuple(int(v) for v in input_shape),
+        info=dict(info or {}),
+        transform=transform or BatchTransform(),
     )

@@ -9,6 +9,7 @@ corrupted.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -57,15 +58,7 @@ class LabelNoise:
                 split.y_clean.numpy().copy(), data.num_classes, np.random.default_rng(stream), split
             )
             out[name] = split.with_labels(torch.as_tensor(noisy, dtype=torch.int64))
-        return DataBundle(
-            data.name,
-            out["train"],
-            out["val"],
-            data.test,
-            data.num_classes,
-            data.input_shape,
-            data.info,
-        )
+        return replace(data, train=out["train"], val=out["val"])
 
     def summary(self, data: DataBundle) -> dict:
         """What results.json records under ``noise``."""
