@@ -1,13 +1,33 @@
-"""Batches ``(x, y, index)`` from a split held as tensors on the training device."""
+"""Batches ``(x, y, index)`` for training and evaluation.
+
+Two ways to serve a split, chosen by ``dataset.loader`` (``auto`` by default):
+
+* ``memory``: the whole split lives on the training device as one tensor
+  (uint8 for images); each batch is gathered with one index tensor and
+  normalised, cropped and flipped there as whole-batch tensor operations: no
+  DataLoader workers, no PIL, no per-sample Python in the hot path.
+* ``dataloader``: a :class:`torch.utils.data.DataLoader` with workers decodes
+  samples (lazy :class:`~losslab.datasets.base.ImageSource`) into pinned uint8
+  batches that are copied without blocking; the same on-device transform follows.
+
+Both visit the training samples in the order of :func:`epoch_permutation`, and
+draw augmentations from a generator seeded by ``(seed, epoch)``: runs that share
+``seed`` see the same batches and the same crops and flips, whatever their loss.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from typing import Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from losslab.datasets.base import Split
+from losslab.datasets.base import BatchTransform, ImageSource, Split
+
+LOADERS = ("auto", "memory", "dataloader")
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> Tensor:
@@ -18,23 +38,89 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> Tensor:
     resumed run continues the order exactly without saved generator state.
     """
     g = torch.Generator()
-    # Distinct, well-mixed seeds per (seed, epoch); both are small non-negative ints.
-    g.manual_seed((int(seed) * 1_000_003 + int(epoch)) % (2**63 - 1))
+    g.manual_seed(_mix(seed, epoch, 0))
     return torch.randperm(n, generator=g)
 
 
-class InMemoryLoader:
-    """Iterates one split in batches without DataLoader workers.
+def _mix(seed: int, epoch: int, stream: int) -> int:
+    """A well-spread 63-bit seed for (seed, epoch, stream)."""
+    return (int(seed) * 1_000_003 + int(epoch) * 7_919 + int(stream) * 104_729) % (2**63 - 1)
 
-    The split's tensors are moved to ``device`` once; each batch is gathered
-    there with one index tensor, so there is no per-sample Python work.
+
+def augment_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
+    """The generator of one epoch's crops and flips, on ``device``."""
+    g = torch.Generator(device=device)
+    g.manual_seed(_mix(seed, epoch, 1))
+    return g
+
+
+def random_crop(x: Tensor, padding: int, generator: torch.Generator) -> Tensor:
+    """Per-sample random crops of size ``H x W`` from ``x`` zero-padded by ``padding``.
+
+    ``x`` is ``[B, C, H, W]``; offsets are drawn uniformly in ``[0, 2 * padding]``
+    for each sample and axis; one gather, no Python loop over samples.
+    """
+    b, c, h, w = x.shape
+    padded = F.pad(x, (padding, padding, padding, padding))
+    off = torch.randint(0, 2 * padding + 1, (2, b), generator=generator, device=x.device)
+    rows = (off[0][:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # [B,1,H,1]
+    cols = (off[1][:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # [B,1,1,W]
+    batch = torch.arange(b, device=x.device)[:, None, None, None]
+    channel = torch.arange(c, device=x.device)[None, :, None, None]
+    return padded[batch, channel, rows, cols]
+
+
+def random_flip(x: Tensor, generator: torch.Generator) -> Tensor:
+    """Flip each image of ``[B, C, H, W]`` horizontally with probability 1/2."""
+    flip = torch.rand(x.shape[0], generator=generator, device=x.device) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+def apply_transform(
+    x: Tensor, t: BatchTransform, *, generator: torch.Generator | None = None
+) -> Tensor:
+    """Scale, augment (when ``generator`` is given and ``t`` augments) and normalise a batch.
+
+    Order as in the usual torchvision pipelines: crop and flip act on the
+    scaled image (zero padding is black), normalisation comes last.
+    """
+    if x.dtype == torch.float32 and t.scale == 1.0 and t.mean is None and not t.augments:
+        return x
+    x = x.float()
+    if t.scale != 1.0:
+        x = x * t.scale
+    if generator is not None:
+        if t.crop_padding > 0:
+            x = random_crop(x, t.crop_padding, generator)
+        if t.flip:
+            x = random_flip(x, generator)
+    if t.mean is not None:
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        mean = torch.tensor(t.mean, device=x.device, dtype=x.dtype).view(shape)
+        std = torch.tensor(t.std, device=x.device, dtype=x.dtype).view(shape)
+        x = (x - mean) / std
+    return x
+
+
+class Batches(Protocol):
+    """What the training loop iterates: ``len()`` batches of ``(x, y, index)`` per epoch."""
+
+    def __len__(self) -> int: ...
+
+    def batches(self, epoch: int = 0) -> Iterator[tuple[Tensor, Tensor, Tensor]]: ...
+
+
+class InMemoryLoader:
+    """Iterates one split held as tensors on the training device.
 
     Args:
         split: the split to serve (``y`` is what training sees; may be noisy).
         batch_size: samples per batch (>= 1).
         device: where the tensors live.
-        shuffle: a new order every epoch (training) or the stored order (eval).
-        seed: seed of the order (the run's ``seed``).
+        transform: per-batch scaling, normalisation and augmentation.
+        shuffle: training mode: a new order and new augmentations every epoch;
+            otherwise the stored order and no augmentation.
+        seed: seed of the order and the augmentations (the run's ``seed``).
         drop_last: drop a last, smaller batch.
     """
 
@@ -44,16 +130,20 @@ class InMemoryLoader:
         batch_size: int,
         device: torch.device | str = "cpu",
         *,
+        transform: BatchTransform | None = None,
         shuffle: bool = False,
         seed: int = 0,
         drop_last: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} is invalid: must be >= 1")
-        self.x = split.x.to(device)
-        self.y = split.y.to(device)
-        self.n = len(split)
+        if not isinstance(split.x, Tensor):
+            raise TypeError("InMemoryLoader needs the split's inputs as a tensor")
         self.device = torch.device(device)
+        self.x = split.x.to(self.device)
+        self.y = split.y.to(self.device)
+        self.n = len(split)
+        self.transform = transform or BatchTransform()
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.seed = seed
@@ -65,10 +155,120 @@ class InMemoryLoader:
 
     def batches(self, epoch: int = 0) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
         """Yield ``(x, y, index)`` for one epoch; ``index`` are dataset positions."""
+        generator = None
         if self.shuffle:
             order = epoch_permutation(self.n, self.seed, epoch).to(self.device)
+            if self.transform.augments:
+                generator = augment_generator(self.seed, epoch, self.device)
         else:
             order = torch.arange(self.n, device=self.device)
         for b in range(len(self)):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
-            yield self.x[idx], self.y[idx], idx
+            yield (
+                apply_transform(self.x[idx], self.transform, generator=generator),
+                self.y[idx],
+                idx,
+            )
+
+
+class _Indexed(torch.utils.data.Dataset):
+    """``(image, index)`` pairs of a source, for the DataLoader path."""
+
+    def __init__(self, source: ImageSource | Tensor) -> None:
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+        return self.source[i], i
+
+
+class StreamingLoader:
+    """Iterates one split through a DataLoader with workers (data sets read from disk).
+
+    Same order, transform and seeding as :class:`InMemoryLoader`; the labels stay
+    on the device and are gathered by index.
+    """
+
+    def __init__(
+        self,
+        split: Split,
+        batch_size: int,
+        device: torch.device | str = "cpu",
+        *,
+        transform: BatchTransform | None = None,
+        shuffle: bool = False,
+        seed: int = 0,
+        num_workers: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size} is invalid: must be >= 1")
+        self.device = torch.device(device)
+        self.source = split.x
+        self.y = split.y.to(self.device)
+        self.n = len(split)
+        self.transform = transform or BatchTransform()
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.seed = seed
+        self.num_workers = int(num_workers)
+        self.drop_last = drop_last
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.n, self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    def batches(self, epoch: int = 0) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+        order = (
+            epoch_permutation(self.n, self.seed, epoch) if self.shuffle else torch.arange(self.n)
+        )
+        chunks = [
+            order[b * self.batch_size : (b + 1) * self.batch_size].tolist()
+            for b in range(len(self))
+        ]
+        loader = torch.utils.data.DataLoader(
+            _Indexed(self.source),
+            batch_sampler=chunks,
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+        generator = None
+        if self.shuffle and self.transform.augments:
+            generator = augment_generator(self.seed, epoch, self.device)
+        for x, idx in loader:
+            x = x.to(self.device, non_blocking=True)
+            idx = idx.to(self.device, non_blocking=True)
+            yield apply_transform(x, self.transform, generator=generator), self.y[idx], idx
+
+
+def materialize(source: ImageSource, num_workers: int = 0, batch_size: int = 256) -> Tensor:
+    """Decode every image of a lazy source into one uint8 tensor (workers in parallel)."""
+    loader = torch.utils.data.DataLoader(
+        _Indexed(source), batch_size=batch_size, num_workers=num_workers, shuffle=False
+    )
+    return torch.cat([x for x, _ in loader])
+
+
+def nbytes(split: Split) -> int:
+    """Memory the split's inputs take (or would take) as one tensor."""
+    if isinstance(split.x, Tensor):
+        return split.x.numel() * split.x.element_size()
+    return len(split) * math.prod(split.x[0].shape) if len(split) else 0
+
+
+def choose_loader(mode: str, splits: list[Split], memory_limit_mb: float) -> str:
+    """``memory`` or ``dataloader`` for ``mode`` in :data:`LOADERS`.
+
+    ``auto`` keeps in-memory data in memory, and decodes lazy sources into memory
+    when all splits together fit in ``memory_limit_mb``.
+    """
+    if mode not in LOADERS:
+        raise ValueError(f"dataset.loader={mode!r} is invalid; choose one of {list(LOADERS)}")
+    if mode != "auto":
+        return mode
+    if all(isinstance(s.x, Tensor) for s in splits):
+        return "memory"
+    return "memory" if sum(nbytes(s) for s in splits) <= memory_limit_mb * 2**20 else "dataloader"

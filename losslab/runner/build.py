@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -20,6 +20,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from losslab.datasets.base import DataBundle
+from losslab.datasets.loader import (
+    Batches,
+    InMemoryLoader,
+    StreamingLoader,
+    choose_loader,
+    materialize,
+)
 from losslab.datasets.noise import LabelNoise
 from losslab.runner.settings import ConfigError, TrainerSettings
 
@@ -65,12 +72,23 @@ def build(group: str, node: DictConfig, /, **context: Any) -> Any:
         raise ConfigError(f"{group}: {cause}") from exc
 
 
+#: Keys of a dataset config that say how to serve the data, not what it is.
+SERVING_KEYS = ("loader", "memory_limit_mb")
+
+
+def dataset_node(node: DictConfig) -> DictConfig:
+    """The dataset config without its serving keys: what the loader function receives."""
+    return OmegaConf.masked_copy(node, [k for k in node if k not in SERVING_KEYS])
+
+
 @dataclass
 class Parts:
     """Everything the training loop needs, built and placed on the device."""
 
     data: DataBundle
     noise: LabelNoise
+    loaders: dict[str, Batches]
+    loader_mode: str
     model: nn.Module
     loss: nn.Module
     regularizers: dict[str, nn.Module]
@@ -84,13 +102,34 @@ def build_parts(cfg: DictConfig, settings: TrainerSettings) -> Parts:
     optimizer and scheduler, in an order that makes initialisation depend only
     on ``seed``."""
     device = torch.device(settings.device)
-    data = build("dataset", cfg.dataset)
+    data = build("dataset", dataset_node(cfg.dataset))
     if not isinstance(data, DataBundle):
         raise ConfigError(f"dataset: _target_ must return a DataBundle, got {type(data).__name__}")
     if len(data.train) == 0 or len(data.test) == 0:
         raise ConfigError(f"dataset '{data.name}': empty split, sizes {data.sizes()}")
+    splits = ("train", "val", "test")
+    try:
+        mode = choose_loader(
+            cfg.dataset.get("loader", "auto"),
+            [getattr(data, s) for s in splits],
+            float(cfg.dataset.get("memory_limit_mb", 4096)),
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if mode == "memory":  # decode lazy sources once, with the DataLoader workers
+        data = replace(
+            data,
+            **{
+                s: replace(
+                    getattr(data, s), x=materialize(getattr(data, s).x, settings.num_workers)
+                )
+                for s in splits
+                if not isinstance(getattr(data, s).x, torch.Tensor)
+            },
+        )
     noise = build("noise", cfg.noise)
     data = noise.apply(data)
+    loaders = make_loaders(data, settings, device, mode, seed=cfg.seed)
 
     context = {
         "num_samples": len(data.train),
@@ -114,4 +153,35 @@ def build_parts(cfg: DictConfig, settings: TrainerSettings) -> Parts:
         scheduler = build("scheduler", cfg.scheduler)(optimizer)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"optimizer/scheduler: {exc}") from exc
-    return Parts(data, noise, model, loss, regularizers, optimizer, scheduler, device)
+    return Parts(
+        data, noise, loaders, mode, model, loss, regularizers, optimizer, scheduler, device
+    )
+
+
+def make_loaders(
+    data: DataBundle, settings: TrainerSettings, device: torch.device, mode: str, *, seed: int
+) -> dict[str, Batches]:
+    """Training (shuffled, augmented) and evaluation loaders for every non-empty split."""
+    cls = InMemoryLoader if mode == "memory" else StreamingLoader
+    extra = {} if mode == "memory" else {"num_workers": settings.num_workers}
+    loaders: dict[str, Batches] = {
+        "train": cls(
+            data.train,
+            settings.batch_size,
+            device,
+            transform=data.transform,
+            shuffle=True,
+            seed=seed,
+            **extra,
+        )
+    }
+    for split in ("val", "test"):
+        if len(getattr(data, split)) > 0:
+            loaders[split] = cls(
+                getattr(data, split),
+                settings.eval_batch_size,
+                device,
+                transform=data.transform,
+                **extra,
+            )
+    return loaders

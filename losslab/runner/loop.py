@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from losslab.datasets.loader import InMemoryLoader
+from losslab.datasets.loader import Batches
 from losslab.metrics import classification_metrics
 from losslab.runner.build import Parts
 from losslab.runner.records import CHECKPOINT, METRICS, atomic_write_bytes, write_metrics
@@ -93,7 +93,7 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, loader: InMemoryLoader, autocast: Any) -> tuple[Tensor, Tensor]:
+def predict(model: nn.Module, loader: Batches, autocast: Any) -> tuple[Tensor, Tensor]:
     """All logits (float32) and labels of a split, gathered on the device."""
     model.eval()
     logits, targets = [], []
@@ -130,11 +130,9 @@ def fit(
             return contextlib.nullcontext()
         return torch.autocast(device_type=device.type, dtype=dtype)
 
-    train_loader = InMemoryLoader(data.train, settings.batch_size, device, shuffle=True, seed=seed)
+    train_loader = parts.loaders["train"]
     eval_loaders = {
-        split: InMemoryLoader(getattr(data, split), settings.eval_batch_size, device)
-        for split in ("val", "test")
-        if len(getattr(data, split)) > 0
+        split: parts.loaders[split] for split in ("val", "test") if split in parts.loaders
     }
     forward = torch.compile(model) if settings.compile else model
     needs = {name: frozenset(getattr(r, "needs", ())) for name, r in regs.items()}
