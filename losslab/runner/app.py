@@ -137,6 +137,7 @@ def _train(cfg: DictConfig, run_dir: Path, results: dict, console) -> None:
     logger = build("logger", cfg.logger)
     parts = build_parts(cfg, settings)
     results["data"] = {
+        "loader": parts.loader_mode,
         "name": parts.data.name,
         "sizes": parts.data.sizes(),
         "num_classes": parts.data.num_classes,
