@@ -144,6 +144,11 @@ def _train(cfg: DictConfig, run_dir: Path, results: dict, console) -> None:
         "input_shape": list(parts.data.input_shape),
     }
     results["noise"] = parts.noise.summary(parts.data)
+    # The empirical clean -> noisy matrix of the training labels, for inspection.
+    atomic_write_json(
+        run_dir / "noise.json",
+        {**results["noise"], "transition_matrix": parts.noise.transition_matrix(parts.data)},
+    )
     results["device"] = str(parts.device)
     log.info(
         "%s | model %s | loss %s | device %s | train/val/test %s",

@@ -128,7 +128,10 @@ def build_parts(cfg: DictConfig, settings: TrainerSettings) -> Parts:
             },
         )
     noise = build("noise", cfg.noise)
-    data = noise.apply(data)
+    try:
+        data = noise.apply(data)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ConfigError(f"noise: {exc}") from exc
     loaders = make_loaders(data, settings, device, mode, seed=cfg.seed)
 
     context = {
