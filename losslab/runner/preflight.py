@@ -55,7 +55,8 @@ def _missing_key(cfg: DictConfig, key: str, group_options: dict[str, list[str]])
     for part in key.split("."):
         if not OmegaConf.is_dict(node):
             return f"'{'.'.join(path)}' is a value, not a config section, so '{key}' is not a key"
-        if part not in node:
+        # keys(), not `in node`: OmegaConf's `in` is False for a mandatory ??? value
+        if part not in node.keys():  # noqa: SIM118
             where = f"under '{'.'.join(path)}'" if path else "at the top level"
             valid = ", ".join(sorted(str(k) for k in node)) or "(none)"
             message = f"unknown config key '{key}'. Valid keys {where}: {valid}"
