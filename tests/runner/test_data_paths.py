@@ -51,3 +51,23 @@ def test_auto_streams_when_over_the_memory_limit(tmp_path):
 def test_bad_loader_is_a_config_error(tmp_path):
     code, results = run_train(tmp_path, "dataset.loader=gpu", "trainer.epochs=1")
     assert code == 1 and "dataset.loader='gpu'" in results["error"] and "memory" in results["error"]
+
+
+def test_symmetric_noise_is_realised_recorded_and_shared_across_losses(tmp_path):
+    import json
+    import math
+
+    noisy = ("noise=symmetric", "noise.rate=0.4", "trainer.epochs=1")
+    code, a = run_train(tmp_path / "a", *noisy, "loss=ce", "seed=0")
+    assert code == 0, a.get("error")
+    _, b = run_train(tmp_path / "b", *noisy, "loss=gce", "seed=1")
+    n = a["data"]["sizes"]["train"]
+    assert abs(a["noise"]["realised_rate"] - 0.4) < 4 * math.sqrt(0.4 * 0.6 / n)
+    assert a["noise"]["type"] == "symmetric" and a["noise"]["rate"] == 0.4
+    # different loss and seed, same noise.seed: the same noisy labels
+    assert a["noise"]["labels_sha"] == b["noise"]["labels_sha"]
+    _, c = run_train(tmp_path / "c", *noisy, "noise.seed=1")
+    assert c["noise"]["labels_sha"] != a["noise"]["labels_sha"]
+    matrix = json.loads((tmp_path / "a" / "noise.json").read_text())["transition_matrix"]
+    diagonal = [matrix[k][k] for k in range(10)]
+    assert all(abs(sum(row) - 1) < 1e-9 for row in matrix) and max(diagonal) < 0.75
