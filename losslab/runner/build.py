@@ -72,13 +72,13 @@ def build(group: str, node: DictConfig, /, **context: Any) -> Any:
         raise ConfigError(f"{group}: {cause}") from exc
 
 
-#: Keys of a dataset config that say how to serve the data, not what it is.
-SERVING_KEYS = ("loader", "memory_limit_mb")
-
-
 def dataset_node(node: DictConfig) -> DictConfig:
-    """The dataset config without its serving keys: what the loader function receives."""
-    return OmegaConf.masked_copy(node, [k for k in node if k not in SERVING_KEYS])
+    """The dataset config, resolved, without ``loader`` (how batches are served is the
+    runner's business): what the data set's function receives. ``memory_limit_mb``
+    stays for the loaders that name it (lazy sources, dense tabular data)."""
+    plain = OmegaConf.to_container(node, resolve=True)
+    plain.pop("loader", None)
+    return OmegaConf.create(plain)
 
 
 @dataclass
