@@ -18,6 +18,8 @@ regularizers, label noise, seed) combination per run, sweep with Hydra.
 commands:
   train     train one configuration, or sweep with -m (Hydra overrides;
             `losslab train --help` lists every config group and option)
+  compare   head-to-head table of runs: groups over seeds, mean +- std, p-values,
+            pivots, CSV/Markdown/LaTeX and plots (`losslab compare --help`)
   losses    list every loss: family, parameters, description, reference
 
 options:
@@ -27,7 +29,8 @@ options:
 examples:
   losslab train
   losslab train model=cnn trainer.epochs=10 seed=1
-  losslab train -m seed=0,1,2
+  losslab train -m 'loss=ce,gce,nce_rce,ldr' seed=0,1,2
+  losslab compare multirun/2026-11-22/10-00-00-ab12cd
 """
 
 
@@ -43,8 +46,15 @@ def _losses(argv: list[str]) -> int:
     return losses_main(argv)
 
 
+def _compare(argv: list[str]) -> int:
+    from losslab.report.compare import main as compare_main
+
+    return compare_main(argv)
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": _train,
+    "compare": _compare,
     "losses": _losses,
 }
 

@@ -81,14 +81,16 @@ def run(cfg: DictConfig) -> dict:
         "config": OmegaConf.to_container(cfg, resolve=False),
         "timing": {"started_at": datetime.now(timezone.utc).isoformat()},
     }
+    state = _RunState(sweep_dir=str(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None)
     try:
         results["versions"] = versions()
         results["config"] = OmegaConf.to_container(cfg, resolve=True)
-        _train(cfg, run_dir, results, console)
+        _train(cfg, run_dir, results, console, state)
         results["status"] = "completed"
     except KeyboardInterrupt:
         results.update(status="failed", error="interrupted (KeyboardInterrupt)")
         _finish(results, run_dir, started)
+        _after(results, run_dir, state)
         raise
     except ConfigError as exc:
         results.update(status="failed", error=str(exc))
@@ -102,11 +104,15 @@ def run(cfg: DictConfig) -> dict:
             "run failed: %s: %s (traceback in %s)", type(exc).__name__, exc, run_dir / "train.log"
         )
     _finish(results, run_dir, started)
+    _after(results, run_dir, state)
     if results["status"] == "completed" and hc.mode == RunMode.RUN:
         console.print(results_table(results))
     elif results["status"] == "completed":
         test = (results.get("final") or {}).get("test", {})
-        log.info("completed: test %s", " ".join(f"{k} {v:.4f}" for k, v in test.items()))
+        shown = " ".join(
+            f"{k} {test[k]:.4f}" for k in ("acc", "ece", "nll") if test.get(k) is not None
+        )
+        log.info("completed: test %s", shown)
     console.print(f"run directory: {run_dir}", soft_wrap=True, markup=False)
     OUTCOMES.append(
         {
@@ -120,6 +126,32 @@ def run(cfg: DictConfig) -> dict:
     return results
 
 
+class _RunState:
+    """What a job built that must be closed after results.json is written."""
+
+    def __init__(self, sweep_dir: str | None) -> None:
+        self.sweep_dir = sweep_dir
+        self.logger = None
+        self.history = None
+
+
+def _after(results: dict, run_dir: Path, state: _RunState) -> None:
+    """Plots, then the experiment logger's final summary; neither may fail the run."""
+    if state.history is not None and state.history.records:
+        try:
+            from losslab.report.plots import plot_run
+
+            title = " ".join(results.get("overrides") or []) or "defaults"
+            plot_run(run_dir, state.history.records, state.history.reliability, title)
+        except Exception as exc:
+            log.warning("plots not written: %s: %s", type(exc).__name__, exc)
+    if state.logger is not None:
+        try:
+            state.logger.finish(results, run_dir)
+        except Exception as exc:
+            log.warning("logger could not finish: %s: %s", type(exc).__name__, exc)
+
+
 def _finish(results: dict, run_dir: Path, started: float) -> None:
     results["timing"].update(
         finished_at=datetime.now(timezone.utc).isoformat(), total_s=time.time() - started
@@ -127,14 +159,14 @@ def _finish(results: dict, run_dir: Path, started: float) -> None:
     atomic_write_json(run_dir / RESULTS, results)
 
 
-def _train(cfg: DictConfig, run_dir: Path, results: dict, console) -> None:
+def _train(cfg: DictConfig, run_dir: Path, results: dict, console, state: _RunState) -> None:
     from losslab.runner.build import build, build_parts
     from losslab.runner.console import make_reporter
     from losslab.runner.loop import fit
     from losslab.runner.settings import validate
 
     settings = validate(cfg)  # bad values fail here, before any data is loaded
-    logger = build("logger", cfg.logger)
+    logger = build("logger", cfg.logger, sweep_dir=state.sweep_dir)
     parts = build_parts(cfg, settings)
     results["data"] = {
         "loader": parts.loader_mode,
@@ -159,7 +191,8 @@ def _train(cfg: DictConfig, run_dir: Path, results: dict, console) -> None:
         "/".join(str(n) for n in parts.data.sizes().values()),
     )
     logger.start(results["config"], run_dir)
-    history = fit(
+    state.logger = logger
+    history = state.history = fit(
         parts,
         settings,
         seed=cfg.seed,
@@ -171,12 +204,12 @@ def _train(cfg: DictConfig, run_dir: Path, results: dict, console) -> None:
     )
     results["final"] = history.final
     results["best"] = history.best
+    results["reliability"] = history.reliability
     epochs = history.records
     results["timing"]["train_s"] = sum(r["time/train_s"] for r in epochs)
     results["timing"]["eval_s"] = sum(r["time/eval_s"] for r in epochs)
     results["timing"]["epochs"] = len(epochs)
     results["status"] = "completed"
-    logger.finish(results, run_dir)
 
 
 def _use_rich_logging(console) -> None:

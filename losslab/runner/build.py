@@ -178,6 +178,10 @@ def make_loaders(
             **extra,
         )
     }
+    if bool(data.train.is_noisy.any()):  # memorisation diagnostics need train predictions
+        loaders["train_eval"] = cls(
+            data.train, settings.eval_batch_size, device, transform=data.transform, **extra
+        )
     for split in ("val", "test"):
         if len(getattr(data, split)) > 0:
             loaders[split] = cls(

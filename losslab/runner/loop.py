@@ -21,7 +21,13 @@ import torch
 from torch import Tensor, nn
 
 from losslab.datasets.loader import Batches
-from losslab.metrics import classification_metrics
+from losslab.metrics import (
+    classification_metrics,
+    fit_temperature,
+    noisy_label_diagnostics,
+    reliability_bins,
+    temperature_scaled_metrics,
+)
 from losslab.runner.build import Parts
 from losslab.runner.records import CHECKPOINT, METRICS, atomic_write_bytes, write_metrics
 from losslab.runner.settings import ConfigError, TrainerSettings
@@ -46,6 +52,7 @@ class History:
 
     records: list[dict[str, Any]] = field(default_factory=list)
     best_index: int | None = None
+    reliability: dict[str, Any] | None = None  # per-bin test calibration, last evaluation
 
     def add(self, record: dict[str, Any]) -> None:
         self.records.append(record)
@@ -57,10 +64,10 @@ class History:
 
     @staticmethod
     def _summary(record: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {"epoch": record["epoch"], "val": {}, "test": {}}
+        out: dict[str, Any] = {"epoch": record["epoch"], "train": {}, "val": {}, "test": {}}
         for key, value in record.items():
             split, _, name = key.partition("/")
-            if split in ("val", "test"):
+            if split in ("train", "val", "test"):
                 out[split][name] = value
         return out
 
@@ -90,6 +97,42 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def evaluate(
+    model: nn.Module, loaders: dict[str, Batches], autocast: Any, n_bins: int, data: Any
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Metrics of one evaluation, keyed ``<split>/<metric>``, and the test reliability bins.
+
+    Val and test get :func:`classification_metrics`; a temperature fitted on the
+    validation logits gives ``test/temperature``, ``test/ece_ts`` and
+    ``test/nll_ts``; under label noise a pass over the training set gives the
+    memorisation diagnostics (``train/noisy_memorized``, ...).
+    """
+    out: dict[str, Any] = {}
+    logits: dict[str, tuple[Tensor, Tensor]] = {}
+    for split in ("val", "test"):
+        if split in loaders:
+            logits[split] = predict(model, loaders[split], autocast)
+            metrics = classification_metrics(*logits[split], n_bins)
+            out.update({f"{split}/{k}": v for k, v in metrics.items()})
+    if "val" in logits and "test" in logits:
+        temperature = fit_temperature(*logits["val"])
+        out["test/temperature"] = temperature
+        scaled = temperature_scaled_metrics(*logits["test"], temperature, n_bins)
+        out.update({f"test/{k}": v for k, v in scaled.items()})
+    if "train_eval" in loaders:
+        train_logits, _ = predict(model, loaders["train_eval"], autocast)
+        device = train_logits.device
+        diagnostics = noisy_label_diagnostics(
+            train_logits,
+            data.train.y.to(device),
+            data.train.y_clean.to(device),
+            data.train.is_noisy.to(device),
+        )
+        out.update({f"train/{k.removeprefix('train_')}": v for k, v in diagnostics.items()})
+    reliability = reliability_bins(*logits["test"], n_bins) if "test" in logits else None
+    return out, reliability
 
 
 @torch.inference_mode()
@@ -131,9 +174,6 @@ def fit(
         return torch.autocast(device_type=device.type, dtype=dtype)
 
     train_loader = parts.loaders["train"]
-    eval_loaders = {
-        split: parts.loaders[split] for split in ("val", "test") if split in parts.loaders
-    }
     forward = torch.compile(model) if settings.compile else model
     needs = {name: frozenset(getattr(r, "needs", ())) for name, r in regs.items()}
     use_features = any("features" in n for n in needs.values())
@@ -215,14 +255,8 @@ def fit(
                 prefix = f"train/{key}_stats" if key == "loss" else f"train/{key}/stats"
                 is_noisy = data.train.is_noisy if bool(data.train.is_noisy.any()) else None
                 record.update({f"{prefix}/{k}": v for k, v in stats(is_noisy).items()})
-        for split, loader in eval_loaders.items():
-            logits, target = predict(forward, loader, autocast)
-            record.update(
-                {
-                    f"{split}/{k}": v
-                    for k, v in classification_metrics(logits, target, n_bins).items()
-                }
-            )
+        metrics, history.reliability = evaluate(forward, parts.loaders, autocast, n_bins, data)
+        record.update(metrics)
         t2 = time.perf_counter()
         record["time/train_s"] = t1 - t0
         record["time/eval_s"] = t2 - t1

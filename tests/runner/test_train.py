@@ -17,10 +17,34 @@ def test_run_writes_every_record(tmp_path):
     code, results = run_train(tmp_path, *FAST)
     assert code == 0 and results["status"] == "completed"
     assert results["overrides"] == list(FAST)
+    split_metrics = {
+        "acc",
+        "acc_top5",
+        "nll",
+        "brier",
+        "ece",
+        "mce",
+        "ece_adaptive",
+        "ece_classwise",
+        "entropy",
+        "entropy_correct",
+        "entropy_incorrect",
+        "aurc",
+    }
     for key in ("final", "best"):
-        assert set(results[key]) == {"epoch", "val", "test"}
-        for split in ("val", "test"):
-            assert set(results[key][split]) == {"acc", "nll", "ece", "entropy"}
+        assert set(results[key]) == {"epoch", "train", "val", "test"}
+        assert set(results[key]["val"]) == split_metrics
+        # temperature scaling is fitted on val and evaluated on test
+        assert set(results[key]["test"]) == split_metrics | {"temperature", "ece_ts", "nll_ts"}
+        assert {"loss", "objective"} <= set(results[key]["train"])
+    assert results["final"]["test"]["temperature"] > 0
+    reliability = results["reliability"]
+    assert (
+        reliability["n_bins"] == 15
+        and sum(reliability["count"]) == results["data"]["sizes"]["test"]
+    )
+    assert (tmp_path / "plots" / "reliability.png").stat().st_size > 1000
+    assert (tmp_path / "plots" / "curves.png").stat().st_size > 1000
     assert results["final"]["epoch"] == 3
     assert results["best"]["val"]["acc"] == max(r["val/acc"] for r in read_metrics(tmp_path))
     assert results["noise"]["type"] == "none" and results["noise"]["realised_rate"] == 0.0
@@ -178,3 +202,34 @@ def test_default_run_directories_are_unique(tmp_path, monkeypatch):
         assert main(["train", "trainer.batch_size=0"]) == 1
     runs = list((tmp_path / "outputs").glob("*/*"))
     assert len(runs) == 2
+
+
+def test_noise_diagnostics_are_recorded(tmp_path):
+    code, results = run_train(tmp_path, "trainer.epochs=2", "noise=symmetric", "noise.rate=0.4")
+    assert code == 0, results.get("error")
+    train = results["final"]["train"]
+    for key in (
+        "noisy_memorized",
+        "noisy_recovered",
+        "clean_acc",
+        "entropy_clean",
+        "entropy_noisy",
+    ):
+        assert 0.0 <= train[key] <= (1.0 if "entropy" not in key else 10.0), key
+    # after two epochs the model mostly predicts the clean label of noisy samples
+    assert train["noisy_recovered"] > train["noisy_memorized"]
+
+
+def test_wandb_logger_writes_an_offline_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("WANDB_ERROR_REPORTING", "false")
+    code, results = run_train(tmp_path / "run", "trainer.epochs=2", "logger=wandb")
+    assert code == 0, results.get("error")
+    (offline,) = (tmp_path / "run" / "wandb").glob("offline-run-*")
+    (log_file,) = offline.glob("run-*.wandb")
+    assert log_file.stat().st_size > 0
