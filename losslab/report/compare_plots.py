@@ -22,34 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from losslab.report.compare import Comparison, Group, is_percent, metric_value, summarize
+from losslab.report.plots import _figure, _save
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 #: Identifying column laid out as the columns of the reliability grid.
 GRID_KEY = "loss"
 #: Config key on the x axis of the noise-rate curves.
 NOISE_RATE = "noise.rate"
-
-_DPI = 120
-
-
-def _figure(**kwargs: Any) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(**kwargs)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=_DPI)
-    fig.clear()
-    return path
 
 
 def _percent_axis(axis: Any, on: bool, decimals: int | None = None) -> None:
