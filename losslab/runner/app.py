@@ -192,6 +192,12 @@ def _train(cfg: DictConfig, run_dir: Path, results: dict, console, state: _RunSt
     )
     logger.start(results["config"], run_dir)
     state.logger = logger
+    from losslab.datasets.mixing import Mixing
+
+    try:
+        mixing = Mixing(cfg.augment.mixup_alpha, cfg.augment.cutmix_alpha)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     history = state.history = fit(
         parts,
         settings,
@@ -201,6 +207,7 @@ def _train(cfg: DictConfig, run_dir: Path, results: dict, console, state: _RunSt
         fingerprint=_fingerprint(cfg),
         reporter=make_reporter(console),
         logger=logger,
+        mixing=mixing,
     )
     results["final"] = history.final
     results["best"] = history.best

@@ -154,6 +154,16 @@ def build_parts(cfg: DictConfig, settings: TrainerSettings) -> Parts:
     try:
         optimizer = build("optimizer", cfg.optimizer)(params)
         scheduler = build("scheduler", cfg.scheduler)(optimizer)
+        if settings.warmup_epochs > 0:
+            # linear warm-up from lr/(w+1), then the chosen schedule from its start
+            warmup = torch.optim.lr_scheduler.LinearLR(
+                optimizer,
+                start_factor=1 / (settings.warmup_epochs + 1),
+                total_iters=settings.warmup_epochs,
+            )
+            scheduler = torch.optim.lr_scheduler.SequentialLR(
+                optimizer, [warmup, scheduler], milestones=[settings.warmup_epochs]
+            )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"optimizer/scheduler: {exc}") from exc
     return Parts(

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from losslab.datasets.loader import Batches
+from losslab.datasets.mixing import Mixing
 from losslab.metrics import (
     classification_metrics,
     fit_temperature,
@@ -157,6 +158,7 @@ def fit(
     fingerprint: str,
     reporter: Reporter,
     logger: Any = None,
+    mixing: Any = None,
 ) -> History:
     """Train for ``settings.epochs`` epochs, resuming from ``run_dir/checkpoint.pt`` if present.
 
@@ -174,6 +176,7 @@ def fit(
         return torch.autocast(device_type=device.type, dtype=dtype)
 
     train_loader = parts.loaders["train"]
+    mixing = mixing if mixing is not None else Mixing()
     forward = torch.compile(model) if settings.compile else model
     needs = {name: frozenset(getattr(r, "needs", ())) for name, r in regs.items()}
     use_features = any("features" in n for n in needs.values())
@@ -201,6 +204,44 @@ def fit(
         log.info("resuming from %s after epoch %d", ckpt_path, start_epoch)
     write_metrics(run_dir / METRICS, history.records)  # drop lines past the checkpoint
 
+    def objective_terms(logits, features, inputs, target, idx):
+        loss = loss_fn(logits, target, index=idx)
+        objective, terms = loss, [loss]
+        available = {"features": features, "index": idx, "model": model, "inputs": inputs}
+        for name, reg in regs.items():
+            term = reg(logits, target, **{k: available[k] for k in needs[name]})
+            objective = objective + reg.weight * term
+            terms.append(term)
+        return objective, terms
+
+    def make_closure(inputs, y, index, mix, first):
+        def closure() -> Tensor:
+            # Optimizers call this once (SAM twice); it recomputes the objective.
+            opt.zero_grad(set_to_none=True)
+            with autocast():
+                if use_features:
+                    features = model.forward_features(inputs)
+                    logits = model.head(features)
+                else:
+                    features = None
+                    logits = forward(inputs)
+                objective, terms = objective_terms(logits, features, inputs, y, index)
+                if mix is not None:
+                    p = mix.perm
+                    other, others = objective_terms(logits, features, inputs, y[p], index[p])
+                    objective = mix.lam * objective + (1 - mix.lam) * other
+                    terms = [
+                        mix.lam * a + (1 - mix.lam) * b for a, b in zip(terms, others, strict=True)
+                    ]
+            objective.backward()
+            if settings.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            if not first:  # statistics of the first evaluation, at the current weights
+                first.append(torch.stack([objective.detach(), *(t.detach() for t in terms)]))
+            return objective
+
+        return closure
+
     term_names = ["train/loss", *(f"train/reg/{n}" for n in regs)]
     reporter.start(settings.epochs, len(train_loader), start_epoch)
     for epoch in range(start_epoch, settings.epochs):
@@ -213,28 +254,14 @@ def fit(
         lr = opt.param_groups[0]["lr"]
         # Running sums of [objective, loss, reg terms...], kept on the device.
         sums = torch.zeros(1 + len(term_names), device=device, dtype=torch.float64)
+        mixer = mixing.generator(seed, epoch) if mixing.enabled else None
         for x, y, index in train_loader.batches(epoch):
-            with autocast():
-                if use_features:
-                    features = model.forward_features(x)
-                    logits = model.head(features)
-                else:
-                    features = None
-                    logits = forward(x)
-                loss = loss_fn(logits, y, index=index)
-                objective = loss
-                terms = [loss]
-                available = {"features": features, "index": index, "model": model, "inputs": x}
-                for name, reg in regs.items():
-                    term = reg(logits, y, **{k: available[k] for k in needs[name]})
-                    objective = objective + reg.weight * term
-                    terms.append(term)
-            opt.zero_grad(set_to_none=True)
-            objective.backward()
-            if settings.grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-            opt.step()
-            sums += torch.stack([objective.detach(), *(t.detach() for t in terms)]).double()
+            # Mixup/CutMix: one mixed batch, the objective mixed over both label sets.
+            mix = mixing.draw(x, mixer) if mixer is not None else None
+            first: list[Tensor] = []
+            closure = make_closure(mix.inputs if mix is not None else x, y, index, mix, first)
+            opt.step(closure)
+            sums += first[0].double()
             reporter.step()
         parts.scheduler.step()
         means = (sums / max(len(train_loader), 1)).tolist()  # one host sync per epoch

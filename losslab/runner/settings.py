@@ -33,6 +33,7 @@ class TrainerSettings:
     compile: bool
     num_workers: int
     grad_clip: float | None
+    warmup_epochs: int
 
 
 def resolve_device(requested: str) -> str:
@@ -86,4 +87,5 @@ def validate(cfg: DictConfig) -> TrainerSettings:
         compile=t.compile,
         num_workers=_int(t, "num_workers", 0),
         grad_clip=None if clip is None else float(clip),
+        warmup_epochs=_int(t, "warmup_epochs", 0),
     )

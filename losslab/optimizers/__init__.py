@@ -1,0 +1,1 @@
+"""Optimizers beyond ``torch.optim``, selected with ``optimizer=<token>``."""
