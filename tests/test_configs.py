@@ -163,11 +163,19 @@ def test_noise_builds_and_keeps_test_clean(option):
 def test_optimizer_and_every_scheduler_build(option):
     for scheduler in options("scheduler"):
         cfg = compose_with(f"optimizer={option}", f"scheduler={scheduler}")
-        params = [torch.nn.Parameter(torch.zeros(3))]
-        opt = build("optimizer", cfg.optimizer)(params)
+        w = torch.nn.Parameter(torch.ones(3))
+        opt = build("optimizer", cfg.optimizer)([w])
         sched = build("scheduler", cfg.scheduler)(opt)
-        opt.step()
+
+        def closure(opt=opt, w=w):  # the runner always steps with a closure (SAM: twice)
+            opt.zero_grad()
+            loss = (w**2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
         sched.step()
+        assert float((w**2).sum()) < 3.0
 
 
 @pytest.mark.parametrize("option", options("logger"))
