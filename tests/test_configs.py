@@ -136,7 +136,9 @@ def test_loss_contract(option):
 @pytest.mark.parametrize("option", options("regularizer"))
 def test_regularizer_contract(option):
     cfg = compose_with(f"regularizer=[{option}]")
-    reg = build(f"regularizer.{option}", cfg.regularizer[option], num_samples=16)
+    # the context the runner offers to every constructor
+    context = {"num_samples": 16, "num_classes": 10, "class_counts": torch.full((10,), 2)}
+    reg = build(f"regularizer.{option}", cfg.regularizer[option], **context)
     assert reg.weight == cfg.regularizer[option].weight
     model = build("model", cfg.model)
     x = torch.randn(16, *cfg.dataset.input_shape)
