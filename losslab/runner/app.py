@@ -17,6 +17,7 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -45,13 +46,32 @@ _register_resolvers()
 def _fingerprint(cfg: DictConfig) -> str:
     """Hash of everything that determines the results (not where they run or how they are shown)."""
     plain = OmegaConf.to_container(cfg, resolve=True)
-    for key in ("logger",):
+    for key in ("logger", "objective"):
         plain.pop(key, None)
     plain.get("trainer", {}).pop("num_workers", None)
     return hashlib.sha256(OmegaConf.to_yaml(OmegaConf.create(plain)).encode()).hexdigest()
 
 
-def run(cfg: DictConfig) -> dict:
+class RunResult(dict):
+    """A job's results record that sweepers which optimise a number can read as one.
+
+    ``float(result)`` is the metric named by ``objective`` in the config
+    (``best.val.acc`` by default: validation accuracy of the best epoch), NaN
+    for a failed run, so that e.g. the Optuna sweeper can maximise it.
+    """
+
+    def __init__(self, record: dict, objective: str = "best.val.acc") -> None:
+        super().__init__(record)
+        self.objective = objective
+
+    def __float__(self) -> float:
+        value: Any = self
+        for key in self.objective.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        return float(value) if isinstance(value, (int, float)) else float("nan")
+
+
+def run(cfg: DictConfig) -> RunResult:
     """Run one job of ``cfg`` in Hydra's output directory; return its results record."""
     from losslab.runner.console import results_table, stdout_console
 
@@ -69,8 +89,9 @@ def run(cfg: DictConfig) -> dict:
                 "multirun": hc.mode == RunMode.MULTIRUN,
             }
         )
-        return previous
+        return RunResult(previous, cfg.get("objective") or "best.val.acc")
 
+    _share_cpu_threads(hc)
     console = stdout_console()
     _use_rich_logging(console)
     started = time.time()
@@ -123,7 +144,16 @@ def run(cfg: DictConfig) -> dict:
             "multirun": hc.mode == RunMode.MULTIRUN,
         }
     )
-    return results
+    return RunResult(results, cfg.get("objective") or "best.val.acc")
+
+
+def _share_cpu_threads(hc: Any) -> None:
+    """Jobs run side by side by a parallel launcher share the CPU cores between them."""
+    n_jobs = (hc.launcher or {}).get("n_jobs")
+    if isinstance(n_jobs, int) and n_jobs > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // n_jobs))
 
 
 class _RunState:
@@ -243,14 +273,26 @@ def _hydra_main(cfg: DictConfig) -> dict:
 
 
 def launch(argv: list[str]) -> int:
-    """Run ``losslab train`` with ``argv`` (Hydra overrides and flags); return the exit code."""
+    """Run ``losslab train`` with ``argv`` (Hydra overrides and flags); return the exit code.
+
+    ``resume=RUN_DIR`` re-runs the job recorded in ``RUN_DIR`` (its saved
+    overrides, into that directory): it continues from the last checkpoint.
+    """
+    from losslab.runner import sweep
     from losslab.runner.preflight import check_argv
 
+    try:
+        argv = resume_argv(argv)
+    except ConfigError as exc:
+        sys.stderr.write(f"losslab train: {exc}\n")
+        return 2
     problem = check_argv(argv)
     if problem:
         sys.stderr.write(f"losslab train: {problem}\n")
         return 2
+    argv = _cfg_of_multirun(argv)
     OUTCOMES.clear()
+    sweep.LAST.clear()
     saved = sys.argv
     sys.argv = ["losslab train", *argv]
     try:
@@ -259,19 +301,69 @@ def launch(argv: list[str]) -> int:
         return exc.code if isinstance(exc.code, int) else 1
     finally:
         sys.argv = saved
-    failed = [o for o in OUTCOMES if o["status"] == "failed"]
-    if any(o["multirun"] for o in OUTCOMES):
-        _sweep_summary(OUTCOMES)
-    return 1 if failed else 0
+    if sweep.LAST:  # a multirun: its summary read every job's results.json
+        return 0 if all(s.ok for s in sweep.LAST) else 1
+    return 1 if any(o["status"] == "failed" for o in OUTCOMES) else 0
 
 
-def _sweep_summary(outcomes: list[dict]) -> None:
-    counts = {
-        s: sum(o["status"] == s for o in outcomes) for s in ("completed", "failed", "skipped")
-    }
-    print(
-        f"sweep: {counts['completed']} completed, {counts['failed']} failed, {counts['skipped']} skipped"
-    )
-    for o in outcomes:
-        if o["status"] == "failed":
-            print(f"  failed: {' '.join(o['overrides'])}: {o.get('error')} ({o['run_dir']})")
+def resume_argv(argv: list[str]) -> list[str]:
+    """Expand ``resume=RUN_DIR`` into the run's saved overrides and ``hydra.run.dir=RUN_DIR``.
+
+    Further overrides on the command line follow the saved ones (a change that
+    alters the results is refused when the checkpoint is read).
+    """
+    given = [a for a in argv if a.startswith("resume=")]
+    if not given:
+        return argv
+    if len(given) > 1:
+        raise ConfigError("resume= given more than once")
+    if "-m" in argv or "--multirun" in argv:
+        raise ConfigError(
+            "resume= continues one run; to continue a sweep, launch the same sweep again "
+            "(hydra.sweep.dir=DIR): completed jobs are skipped and unfinished ones resume"
+        )
+    run_dir = Path(given[0].split("=", 1)[1]).expanduser()
+    saved = run_dir / ".hydra" / "overrides.yaml"
+    if not saved.is_file():
+        raise ConfigError(
+            f"resume={run_dir}: not a run directory (no {saved}); "
+            "give the directory that holds the run's results.json and .hydra/"
+        )
+    rest = [a for a in argv if not a.startswith("resume=")]
+    given_keys = {_override_key(a) for a in rest}
+    overrides = [o for o in map(str, OmegaConf.load(saved)) if _override_key(o) not in given_keys]
+    return [*overrides, *rest, f"hydra.run.dir={run_dir}"]
+
+
+def _cfg_of_multirun(argv: list[str]) -> list[str]:
+    """``-m ... --cfg hydra``: show the multirun's config, which Hydra alone refuses.
+
+    Hydra accepts only one of ``--multirun`` and ``--cfg``; here ``-m`` becomes
+    ``hydra.mode=MULTIRUN`` and each command-line sweep (``loss=ce,gce``) joins
+    ``hydra.sweeper.params``, which is where the sweeper reads it from too.
+    """
+    multirun = {"-m", "--multirun"}
+    if not multirun & set(argv) or not {"-c", "--cfg"} & set(argv):
+        return argv
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    out = ["hydra.mode=MULTIRUN"]
+    for arg in argv:
+        if arg in multirun:
+            continue
+        try:
+            (override,) = parser.parse_overrides([arg])
+        except Exception:  # a flag or its value (--cfg hydra, -p key)
+            out.append(arg)
+            continue
+        if override.is_sweep_override():
+            value = arg.split("=", 1)[1].replace("'", "\\'")
+            out.append(f"++hydra.sweeper.params.{override.key_or_group}='{value}'")
+        else:
+            out.append(arg)
+    return out
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")

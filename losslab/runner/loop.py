@@ -199,6 +199,7 @@ def fit(
             module.load_state_dict(ckpt["modules"][key])
         for record in ckpt["history"]:
             history.add(record)
+        history.reliability = ckpt.get("reliability")
         _set_rng_state(ckpt["rng"])
         start_epoch = int(ckpt["epoch"])
         log.info("resuming from %s after epoch %d", ckpt_path, start_epoch)
@@ -300,6 +301,7 @@ def fit(
                 "modules": {key: module.state_dict() for key, module in stateful.items()},
                 "rng": _rng_state(device),
                 "history": history.records,
+                "reliability": history.reliability,
             },
             buffer,
         )

@@ -16,6 +16,20 @@ from omegaconf import DictConfig, OmegaConf
 CONFIG_MODULE = "losslab.conf"
 CONFIG_NAME = "train"
 
+#: Hydra plugins a launcher or sweeper option comes from, for the install hint.
+PLUGINS = {
+    "optuna": "hydra-optuna-sweeper (pip install 'losslab[tune]')",
+    "submitit_slurm": "hydra-submitit-launcher",
+    "submitit_local": "hydra-submitit-launcher",
+    "slurm": "hydra-submitit-launcher",
+    "joblib": "hydra-joblib-launcher",
+    "local": "hydra-joblib-launcher",
+    "ax": "hydra-ax-sweeper",
+    "nevergrad": "hydra-nevergrad-sweeper",
+    "ray": "hydra-ray-launcher",
+    "rq": "hydra-rq-launcher",
+}
+
 
 def _parse(argv: list[str]) -> tuple[Any, list[Any]] | str:
     from hydra._internal.utils import get_args_parser
@@ -69,6 +83,18 @@ def _missing_key(cfg: DictConfig, key: str, group_options: dict[str, list[str]])
     return None
 
 
+def _plugin_problem(loader: Any, group: str, option: str) -> list[str]:
+    """A launcher/sweeper option that is not installed, with the plugin that provides it."""
+    try:
+        options = loader.get_group_options(group)
+    except Exception:
+        return []
+    if option in options:
+        return []
+    hint = f"; it comes with {PLUGINS[option]}" if option in PLUGINS else ""
+    return [f"unknown {group} '{option}'{hint}. Valid options for {group}: {', '.join(options)}"]
+
+
 def check_argv(argv: list[str]) -> str | None:
     """Return one message describing every bad option or key in ``argv``, or None."""
     if any(flag in argv for flag in ("--help", "-h", "--hydra-help", "--version", "--info", "-i")):
@@ -92,6 +118,9 @@ def check_argv(argv: list[str]) -> str | None:
         keys: list[str] = []
         for o in overrides:
             name = o.key_or_group
+            if name in ("hydra/launcher", "hydra/sweeper") and isinstance(o.value(), str):
+                problems.extend(_plugin_problem(loader, name, o.value()))
+                continue
             if o.is_hydra_override() or name.startswith("hydra") or o.is_delete():
                 continue
             if name in groups and o.package is None:

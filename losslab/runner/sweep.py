@@ -1,0 +1,132 @@
+"""The end of a multirun: what happened to every job of the sweep directory.
+
+Jobs may run in this process (Hydra's basic launcher), in worker processes
+(``hydra/launcher=local``) or on other machines (``hydra/launcher=slurm``), so
+the summary does not rely on anything the jobs returned: it reads every job
+directory's ``results.json``. A job whose record was finished before this
+launch started was skipped ("already completed"); one without a record never
+finished (killed, or still waiting to be requeued).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from losslab.runner.records import RESULTS, atomic_write_json, read_json
+
+log = logging.getLogger("losslab")
+
+STATUSES = ("completed", "failed", "skipped", "unfinished")
+
+#: The summary of the last multirun that ended in this process (read by ``launch``).
+LAST: list[SweepSummary] = []
+
+
+@dataclass
+class SweepSummary:
+    """Jobs of one sweep directory by outcome."""
+
+    sweep_dir: str
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(job["status"] == status for job in self.jobs)
+
+    @property
+    def ok(self) -> bool:
+        return self.count("failed") == 0 and self.count("unfinished") == 0
+
+    def lines(self) -> list[str]:
+        counts = ", ".join(f"{self.count(s)} {s}" for s in STATUSES if s != "unfinished")
+        if self.count("unfinished"):
+            counts += f", {self.count('unfinished')} unfinished"
+        out = [f"sweep: {counts} ({self.sweep_dir})"]
+        for job in self.jobs:
+            if job["status"] in ("failed", "unfinished"):
+                reason = job.get("error") or "no results.json: the job did not finish"
+                out.append(f"  {job['status']}: {' '.join(job['overrides'])}: {reason}")
+                out.append(f"    {job['run_dir']}")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sweep_dir": self.sweep_dir,
+            "counts": {s: self.count(s) for s in STATUSES},
+            "jobs": self.jobs,
+        }
+
+
+def _job_dirs(sweep_dir: Path) -> list[Path]:
+    """Job directories: those holding Hydra's ``.hydra/`` record, in job-number order."""
+    dirs = [p.parent for p in sweep_dir.glob("**/.hydra") if p.is_dir()]
+
+    def key(path: Path) -> tuple:
+        rel = path.relative_to(sweep_dir).parts
+        return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in rel)
+
+    return sorted(dirs, key=key)
+
+
+def _overrides(job_dir: Path) -> list[str]:
+    path = job_dir / ".hydra" / "overrides.yaml"
+    if not path.exists():
+        return []
+    from omegaconf import OmegaConf
+
+    return [str(o) for o in OmegaConf.load(path)]
+
+
+def summarize(sweep_dir: str | Path, launched_at: datetime) -> SweepSummary:
+    """Outcome of every job under ``sweep_dir`` for a launch that began at ``launched_at``."""
+    sweep_dir = Path(sweep_dir)
+    summary = SweepSummary(str(sweep_dir))
+    for job_dir in _job_dirs(sweep_dir):
+        record = read_json(job_dir / RESULTS)
+        job: dict[str, Any] = {"run_dir": str(job_dir)}
+        if record is None or record.get("status") not in ("completed", "failed"):
+            job.update(status="unfinished", overrides=_overrides(job_dir))
+        else:
+            job["overrides"] = record.get("overrides") or _overrides(job_dir)
+            job["status"] = record["status"]
+            finished = (record.get("timing") or {}).get("finished_at")
+            if (
+                job["status"] == "completed"
+                and finished
+                and datetime.fromisoformat(finished) < launched_at
+            ):
+                job["status"] = "skipped"
+            if job["status"] == "failed":
+                job["error"] = record.get("error")
+        summary.jobs.append(job)
+    return summary
+
+
+class SweepReport(Callback):
+    """Hydra callback: at the end of a multirun, print the sweep summary and write ``sweep.json``.
+
+    Enabled in ``train.yaml`` under ``hydra.callbacks``; it runs in the process
+    that launched the sweep, whatever the launcher.
+    """
+
+    def __init__(self) -> None:
+        self.launched_at: datetime | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.launched_at = datetime.now().astimezone()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        launched_at = self.launched_at or datetime.now().astimezone()
+        summary = summarize(config.hydra.sweep.dir, launched_at)
+        LAST.append(summary)
+        try:
+            atomic_write_json(Path(config.hydra.sweep.dir) / "sweep.json", summary.to_json())
+        except OSError as exc:
+            log.warning("sweep.json not written: %s", exc)
+        print("\n".join(summary.lines()), flush=True)
