@@ -106,7 +106,13 @@ def test_dataset_builds_and_matches_its_declaration(option):
 
 @pytest.mark.parametrize("option", options("model"))
 def test_model_contract(option):
-    cfg = compose_with(f"model={option}", "model.width=8")
+    node = compose_with(f"model={option}").model
+    small = [  # a small width wherever the model (or a sub-model of model=auto) has one
+        f"model.{path}width=8"
+        for path, sub in [("", node), *((f"{k}.", v) for k, v in node.items())]
+        if hasattr(sub, "keys") and "width" in sub
+    ]
+    cfg = compose_with(f"model={option}", *small)
     torch.manual_seed(0)
     model = build("model", cfg.model).eval()
     x = torch.randn(5, *cfg.dataset.input_shape)

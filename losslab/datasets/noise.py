@@ -280,7 +280,7 @@ _NAMED_MAPPINGS: dict[str, Callable[[int], dict[int, int]]] = {
     "mnist": lambda k: dict(noise_mappings.MNIST),
     "cyclic": noise_mappings.cyclic,
 }
-ASYMMETRIC_MAPPINGS = (*_NAMED_MAPPINGS, "pairs")
+ASYMMETRIC_MAPPINGS = (*_NAMED_MAPPINGS, "pairs", "auto")
 
 
 def _check_pairs(value: Any) -> dict[int, int]:
@@ -327,10 +327,13 @@ class AsymmetricNoise(LabelNoise):
     - ``mnist``: 2->7, 3->8, 5<->6, 7->1.
     - ``cyclic``: ``y -> (y + 1) mod K`` (the LDR paper's "class-dependent" noise).
     - ``pairs``: the explicit ``[source, target]`` pairs of ``noise.pairs``.
+    - ``auto``: the mapping named like the data set (``cifar10``, ``cifar100``,
+      ``mnist``) if there is one, else ``cyclic``; lets one sweep cover several
+      data sets with each one's standard asymmetric noise.
 
     Args:
         rate: flip probability of a sample of a mapped class, in [0, 1].
-        mapping: one of ``cifar10``, ``cifar100``, ``mnist``, ``cyclic``, ``pairs``.
+        mapping: one of ``cifar10``, ``cifar100``, ``mnist``, ``cyclic``, ``pairs``, ``auto``.
         pairs: the ``[source, target]`` class pairs; only with ``mapping=pairs``.
         seed: seed of the noise.
 
@@ -367,14 +370,19 @@ class AsymmetricNoise(LabelNoise):
             )
         else:
             self.pairs = None
+        self.resolved = None if mapping == "auto" else mapping
 
     def class_map(self, num_classes: int) -> dict[int, int]:
         """``{source class: noisy class}`` for a data set of K classes."""
         if self.pairs is not None:
             return dict(self.pairs)
-        return _NAMED_MAPPINGS[self.mapping](num_classes)
+        if self.resolved is None:
+            raise RuntimeError("noise.mapping=auto is resolved by prepare(data) first")
+        return _NAMED_MAPPINGS[self.resolved](num_classes)
 
     def prepare(self, data: DataBundle) -> None:
+        if self.mapping == "auto":
+            self.resolved = data.name if data.name in _NAMED_MAPPINGS else "cyclic"
         k = data.num_classes
         _check_min_classes(self.kind, k)
         table = self.class_map(k)
@@ -399,7 +407,7 @@ class AsymmetricNoise(LabelNoise):
         return np.where(flip, target[labels], labels)
 
     def params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"mapping": self.mapping}
+        out: dict[str, Any] = {"mapping": self.resolved or self.mapping}
         if self.pairs is not None:
             out["pairs"] = [[s, d] for s, d in self.pairs.items()]
         return out

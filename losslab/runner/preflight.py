@@ -83,6 +83,14 @@ def _missing_key(cfg: DictConfig, key: str, group_options: dict[str, list[str]])
     return None
 
 
+def group_options(loader: Any, group: str) -> list[str]:
+    """Options of ``group``, with those in its sub-folders as ``sub/option`` (noise=ldr/sym30)."""
+    options = list(loader.get_group_options(group))
+    for sub in sorted(loader.list_groups(group)):
+        options += [f"{sub}/{o}" for o in group_options(loader, f"{group}/{sub}")]
+    return options
+
+
 def _plugin_problem(loader: Any, group: str, option: str) -> list[str]:
     """A launcher/sweeper option that is not installed, with the plugin that provides it."""
     try:
@@ -128,7 +136,7 @@ def check_argv(argv: list[str]) -> str | None:
                 if values is None:
                     swept.add(name)
                     continue
-                options = loader.get_group_options(name)
+                options = group_options(loader, name)
                 for value in values:
                     bad = [
                         v for v in _option_names(value) if v not in options and value is not None
@@ -152,7 +160,7 @@ def check_argv(argv: list[str]) -> str | None:
         for key in keys:
             if key.split(".")[0] in swept:
                 continue  # depends on which swept option is composed
-            problem = _missing_key(cfg, key, {g: loader.get_group_options(g) for g in groups})
+            problem = _missing_key(cfg, key, {g: group_options(loader, g) for g in groups})
             if problem:
                 problems.append(problem)
     return "\n".join(problems) or None

@@ -45,3 +45,17 @@ def test_image_models_reject_vectors(cls):
 def test_bad_activation_lists_choices():
     with pytest.raises(ValueError, match="activation='swish'.*relu"):
         MLP(input_shape=[4], num_classes=2, activation="swish")
+
+
+def test_auto_model_follows_the_input_shape():
+    from losslab.models.auto import by_input_shape
+
+    image = by_input_shape((3, 32, 32), 10, image={"width": 8})
+    assert isinstance(image, ResNet18)
+    tabular = by_input_shape([16], 26, vector={"width": 12, "depth": 2, "activation": "tanh"})
+    assert isinstance(tabular, MLP) and tabular(torch.randn(4, 16)).shape == (4, 26)
+    tanh = [m for m in tabular.modules() if isinstance(m, torch.nn.Tanh)]
+    linear = [m for m in tabular.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(tanh) == 2 and [m.out_features for m in linear] == [12, 12, 26]
+    with pytest.raises(ValueError, match=r"model=auto needs .* input_shape=\[4, 4\]"):
+        by_input_shape((4, 4), 3)
