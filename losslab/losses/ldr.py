@@ -154,6 +154,7 @@ class ALDRKLLoss(Loss):
         self.margin = check("margin", margin, lambda v: v >= 0, ">= 0")
         self.softplus = bool(softplus)
         self.num_samples = num_samples
+        self.per_sample_state = ("lam",)  # kept consistent across data-parallel ranks
         self.register_buffer("lam", torch.full((num_samples,), self.lam0, dtype=torch.float64))
 
     def scores(self, logits: Tensor) -> Tensor:

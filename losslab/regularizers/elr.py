@@ -39,6 +39,7 @@ class ELRRegularizer(Regularizer):
         if not 0.0 <= float(beta) < 1.0:
             raise ValueError(f"regularizer.elr.beta={beta!r} is invalid: must be in [0, 1)")
         self.beta = float(beta)
+        self.per_sample_state = ("targets",)  # kept consistent across data-parallel ranks
         self.register_buffer("targets", torch.zeros(int(num_samples), int(num_classes)))
 
     @staticmethod

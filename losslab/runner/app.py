@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 from datetime import datetime, timezone
@@ -73,12 +75,21 @@ class RunResult(dict):
 
 def run(cfg: DictConfig) -> RunResult:
     """Run one job of ``cfg`` in Hydra's output directory; return its results record."""
+    from losslab.runner import distributed
     from losslab.runner.console import results_table, stdout_console
 
     hc = HydraConfig.get()
+    ctx = distributed.from_env()
+    if ctx.enabled:  # torchrun: rank 0's run directory is the run's, only rank 0 writes
+        distributed.setup(ctx, _device_type(cfg))
+        run_dir = Path(distributed.broadcast_object(ctx, str(hc.runtime.output_dir)))
+        if not ctx.is_main:
+            return _follow(cfg, run_dir, ctx)
     run_dir = Path(hc.runtime.output_dir)
     overrides = list(hc.overrides.task)
     previous = read_json(run_dir / RESULTS)
+    if ctx.enabled:
+        distributed.broadcast_object(ctx, previous)
     if previous and previous.get("status") == "completed":
         log.info("already completed: %s (delete its results.json to run again)", run_dir)
         OUTCOMES.append(
@@ -156,6 +167,34 @@ def _share_cpu_threads(hc: Any) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // n_jobs))
 
 
+def _device_type(cfg: DictConfig) -> str:
+    import torch
+
+    wanted = str(cfg.trainer.get("device", "auto"))
+    return (
+        "cuda"
+        if wanted.startswith("cuda") or (wanted == "auto" and torch.cuda.is_available())
+        else "cpu"
+    )
+
+
+def _follow(cfg: DictConfig, run_dir: Path, ctx: Any) -> RunResult:
+    """A rank > 0 under torchrun: train its shard beside rank 0, write nothing."""
+    from losslab.runner import distributed
+
+    previous = distributed.broadcast_object(ctx, None)
+    objective = cfg.get("objective") or "best.val.acc"
+    if previous and previous.get("status") == "completed":
+        return RunResult(previous, objective)
+    results: dict = {"status": "running", "timing": {}}
+    try:
+        _train(cfg, run_dir, results, None, _RunState(sweep_dir=None), ctx)
+    except Exception as exc:  # rank 0 records the run; this rank only reports
+        results.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        log.error("rank %d failed: %s", ctx.rank, results["error"])
+    return RunResult(results, objective)
+
+
 class _RunState:
     """What a job built that must be closed after results.json is written."""
 
@@ -189,15 +228,33 @@ def _finish(results: dict, run_dir: Path, started: float) -> None:
     atomic_write_json(run_dir / RESULTS, results)
 
 
-def _train(cfg: DictConfig, run_dir: Path, results: dict, console, state: _RunState) -> None:
+def _train(
+    cfg: DictConfig, run_dir: Path, results: dict, console, state: _RunState, ctx: Any = None
+) -> None:
+    """Build the parts and train; ``console`` None means a rank > 0 that writes nothing."""
+    from losslab.runner import distributed
     from losslab.runner.build import build, build_parts
     from losslab.runner.console import make_reporter
     from losslab.runner.loop import fit
     from losslab.runner.settings import validate
 
+    ctx = ctx or distributed.from_env()
     settings = validate(cfg)  # bad values fail here, before any data is loaded
+    parts = build_parts(cfg, settings, local_rank=ctx.local_rank if ctx.enabled else None)
+    if console is None:
+        fit(
+            parts,
+            settings,
+            seed=cfg.seed,
+            n_bins=cfg.eval.n_bins,
+            run_dir=run_dir,
+            fingerprint=_fingerprint(cfg),
+            reporter=_Silent(),
+            mixing=_mixing(cfg),
+            ctx=ctx,
+        )
+        return
     logger = build("logger", cfg.logger, sweep_dir=state.sweep_dir)
-    parts = build_parts(cfg, settings)
     results["data"] = {
         "loader": parts.loader_mode,
         "name": parts.data.name,
@@ -222,12 +279,6 @@ def _train(cfg: DictConfig, run_dir: Path, results: dict, console, state: _RunSt
     )
     logger.start(results["config"], run_dir)
     state.logger = logger
-    from losslab.datasets.mixing import Mixing
-
-    try:
-        mixing = Mixing(cfg.augment.mixup_alpha, cfg.augment.cutmix_alpha)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
     history = state.history = fit(
         parts,
         settings,
@@ -237,7 +288,8 @@ def _train(cfg: DictConfig, run_dir: Path, results: dict, console, state: _RunSt
         fingerprint=_fingerprint(cfg),
         reporter=make_reporter(console),
         logger=logger,
-        mixing=mixing,
+        mixing=_mixing(cfg),
+        ctx=ctx,
     )
     results["final"] = history.final
     results["best"] = history.best
@@ -247,6 +299,24 @@ def _train(cfg: DictConfig, run_dir: Path, results: dict, console, state: _RunSt
     results["timing"]["eval_s"] = sum(r["time/eval_s"] for r in epochs)
     results["timing"]["epochs"] = len(epochs)
     results["status"] = "completed"
+
+
+def _mixing(cfg: DictConfig) -> Any:
+    from losslab.datasets.mixing import Mixing
+
+    try:
+        return Mixing(cfg.augment.mixup_alpha, cfg.augment.cutmix_alpha)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+class _Silent:
+    """The progress display of a rank > 0: nothing."""
+
+    def start(self, epochs: int, batches: int, first_epoch: int) -> None: ...
+    def step(self) -> None: ...
+    def epoch_end(self, record: dict) -> None: ...
+    def close(self) -> None: ...
 
 
 def _use_rich_logging(console) -> None:
@@ -293,6 +363,17 @@ def launch(argv: list[str]) -> int:
     argv = _cfg_of_multirun(argv)
     OUTCOMES.clear()
     sweep.LAST.clear()
+    scratch = _rank_scratch_dir()
+    if scratch is not None:  # torchrun rank > 0: Hydra's own files go nowhere visible
+        argv = [
+            *(a for a in argv if _override_key(a) not in ("hydra.run.dir", "hydra.sweep.dir")),
+            f"hydra.run.dir={scratch}",
+            f"hydra.sweep.dir={scratch}",
+            "hydra.output_subdir=null",
+            "hydra/job_logging=disabled",
+            "hydra/hydra_logging=disabled",
+            "hydra.callbacks={}",
+        ]
     saved = sys.argv
     sys.argv = ["losslab train", *argv]
     try:
@@ -301,9 +382,30 @@ def launch(argv: list[str]) -> int:
         return exc.code if isinstance(exc.code, int) else 1
     finally:
         sys.argv = saved
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        _leave_process_group()
     if sweep.LAST:  # a multirun: its summary read every job's results.json
         return 0 if all(s.ok for s in sweep.LAST) else 1
     return 1 if any(o["status"] == "failed" for o in OUTCOMES) else 0
+
+
+def _rank_scratch_dir() -> str | None:
+    """A temporary directory for a torchrun rank > 0 (None for rank 0 or a single process)."""
+    from losslab.runner import distributed
+
+    ctx = distributed.from_env()
+    if not ctx.enabled or ctx.is_main:
+        return None
+    return tempfile.mkdtemp(prefix=f"losslab-rank{ctx.rank}-")
+
+
+def _leave_process_group() -> None:
+    if "torch" in sys.modules:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def resume_argv(argv: list[str]) -> list[str]:

@@ -97,11 +97,15 @@ class Parts:
     device: torch.device
 
 
-def build_parts(cfg: DictConfig, settings: TrainerSettings) -> Parts:
+def build_parts(
+    cfg: DictConfig, settings: TrainerSettings, *, local_rank: int | None = None
+) -> Parts:
     """Load the data, apply label noise, and build model, loss, regularizers,
     optimizer and scheduler, in an order that makes initialisation depend only
-    on ``seed``."""
+    on ``seed``. ``local_rank``: under torchrun, the GPU of this process."""
     device = torch.device(settings.device)
+    if local_rank is not None and device.type == "cuda":
+        device = torch.device("cuda", local_rank)
     data = build("dataset", dataset_node(cfg.dataset))
     if not isinstance(data, DataBundle):
         raise ConfigError(f"dataset: _target_ must return a DataBundle, got {type(data).__name__}")

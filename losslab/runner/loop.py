@@ -29,6 +29,7 @@ from losslab.metrics import (
     reliability_bins,
     temperature_scaled_metrics,
 )
+from losslab.runner import distributed
 from losslab.runner.build import Parts
 from losslab.runner.records import CHECKPOINT, METRICS, atomic_write_bytes, write_metrics
 from losslab.runner.settings import ConfigError, TrainerSettings
@@ -101,7 +102,12 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def evaluate(
-    model: nn.Module, loaders: dict[str, Batches], autocast: Any, n_bins: int, data: Any
+    model: nn.Module,
+    loaders: dict[str, Batches],
+    autocast: Any,
+    n_bins: int,
+    data: Any,
+    ctx: distributed.Context = distributed.SINGLE,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Metrics of one evaluation, keyed ``<split>/<metric>``, and the test reliability bins.
 
@@ -114,7 +120,7 @@ def evaluate(
     logits: dict[str, tuple[Tensor, Tensor]] = {}
     for split in ("val", "test"):
         if split in loaders:
-            logits[split] = predict(model, loaders[split], autocast)
+            logits[split] = predict(model, loaders[split], autocast, ctx)
             metrics = classification_metrics(*logits[split], n_bins)
             out.update({f"{split}/{k}": v for k, v in metrics.items()})
     if "val" in logits and "test" in logits:
@@ -123,7 +129,7 @@ def evaluate(
         scaled = temperature_scaled_metrics(*logits["test"], temperature, n_bins)
         out.update({f"test/{k}": v for k, v in scaled.items()})
     if "train_eval" in loaders:
-        train_logits, _ = predict(model, loaders["train_eval"], autocast)
+        train_logits, _ = predict(model, loaders["train_eval"], autocast, ctx)
         device = train_logits.device
         diagnostics = noisy_label_diagnostics(
             train_logits,
@@ -137,15 +143,30 @@ def evaluate(
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, loader: Batches, autocast: Any) -> tuple[Tensor, Tensor]:
-    """All logits (float32) and labels of a split, gathered on the device."""
+def predict(
+    model: nn.Module,
+    loader: Batches,
+    autocast: Any,
+    ctx: distributed.Context = distributed.SINGLE,
+) -> tuple[Tensor, Tensor]:
+    """All logits (float32) and labels of a split, gathered on the device.
+
+    Under data parallelism each rank predicts its shard; the shards are
+    gathered and put back in sample order before anything is computed.
+    """
     model.eval()
-    logits, targets = [], []
-    for x, y, _ in loader.batches():
+    logits, targets, indices = [], [], []
+    for x, y, index in loader.batches():
         with autocast():
             logits.append(model(x).float())
         targets.append(y)
-    return torch.cat(logits), torch.cat(targets)
+        indices.append(index)
+    out, labels = torch.cat(logits), torch.cat(targets)
+    if ctx.enabled:
+        order = distributed.gather_rows(ctx, torch.cat(indices)).argsort()
+        out = distributed.gather_rows(ctx, out)[order]
+        labels = distributed.gather_rows(ctx, labels)[order]
+    return out, labels
 
 
 def fit(
@@ -159,12 +180,14 @@ def fit(
     reporter: Reporter,
     logger: Any = None,
     mixing: Any = None,
+    ctx: distributed.Context = distributed.SINGLE,
 ) -> History:
     """Train for ``settings.epochs`` epochs, resuming from ``run_dir/checkpoint.pt`` if present.
 
     After every epoch it appends the epoch's record to ``metrics.jsonl`` and
     atomically rewrites ``checkpoint.pt`` (model, optimizer, scheduler, loss and
-    regularizer state, all RNG states, the history).
+    regularizer state, all RNG states, the history). Under data parallelism
+    (``ctx``) every rank trains on its shard and only rank 0 writes.
     """
     model, loss_fn, regs, opt = parts.model, parts.loss, parts.regularizers, parts.optimizer
     device, data = parts.device, parts.data
@@ -175,11 +198,23 @@ def fit(
             return contextlib.nullcontext()
         return torch.autocast(device_type=device.type, dtype=dtype)
 
-    train_loader = parts.loaders["train"]
+    loaders = dict(parts.loaders)
+    if ctx.enabled:  # each rank its chunk of every global batch
+        loaders = {
+            k: distributed.ShardedBatches(v, ctx, drop_small=k == "train")
+            for k, v in loaders.items()
+        }
+    train_loader = loaders["train"]
     mixing = mixing if mixing is not None else Mixing()
-    forward = torch.compile(model) if settings.compile else model
     needs = {name: frozenset(getattr(r, "needs", ())) for name, r in regs.items()}
     use_features = any("features" in n for n in needs.values())
+    # What a training step calls: the model, or a (features, logits) view of it for
+    # regularizers that need features, wrapped in DDP across ranks.
+    stepper = distributed.wrap(ctx, model, device, use_features)
+    forward = torch.compile(model) if settings.compile else model
+    train_forward = forward if stepper is model else stepper
+    if settings.compile and stepper is not model:
+        train_forward = torch.compile(stepper)
     stateful = {"loss": loss_fn, **{f"reg/{n}": r for n, r in regs.items()}}
 
     history = History()
@@ -203,7 +238,8 @@ def fit(
         _set_rng_state(ckpt["rng"])
         start_epoch = int(ckpt["epoch"])
         log.info("resuming from %s after epoch %d", ckpt_path, start_epoch)
-    write_metrics(run_dir / METRICS, history.records)  # drop lines past the checkpoint
+    if ctx.is_main:
+        write_metrics(run_dir / METRICS, history.records)  # drop lines past the checkpoint
 
     def objective_terms(logits, features, inputs, target, idx):
         loss = loss_fn(logits, target, index=idx)
@@ -215,17 +251,15 @@ def fit(
             terms.append(term)
         return objective, terms
 
-    def make_closure(inputs, y, index, mix, first):
+    def make_closure(inputs, y, index, mix, first, grad_scale=1.0):
         def closure() -> Tensor:
             # Optimizers call this once (SAM twice); it recomputes the objective.
             opt.zero_grad(set_to_none=True)
             with autocast():
                 if use_features:
-                    features = model.forward_features(inputs)
-                    logits = model.head(features)
+                    features, logits = train_forward(inputs)
                 else:
-                    features = None
-                    logits = forward(inputs)
+                    features, logits = None, train_forward(inputs)
                 objective, terms = objective_terms(logits, features, inputs, y, index)
                 if mix is not None:
                     p = mix.perm
@@ -234,7 +268,9 @@ def fit(
                     terms = [
                         mix.lam * a + (1 - mix.lam) * b for a, b in zip(terms, others, strict=True)
                     ]
-            objective.backward()
+            # Across ranks: DDP averages gradients; weighting each rank's mean by its
+            # share of the global batch makes that the mean over the global batch.
+            (objective * grad_scale if grad_scale != 1.0 else objective).backward()
             if settings.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
             if not first:  # statistics of the first evaluation, at the current weights
@@ -260,12 +296,17 @@ def fit(
             # Mixup/CutMix: one mixed batch, the objective mixed over both label sets.
             mix = mixing.draw(x, mixer) if mixer is not None else None
             first: list[Tensor] = []
-            closure = make_closure(mix.inputs if mix is not None else x, y, index, mix, first)
+            scale = len(index) * ctx.world_size / train_loader.global_size if ctx.enabled else 1.0
+            closure = make_closure(
+                mix.inputs if mix is not None else x, y, index, mix, first, scale
+            )
             opt.step(closure)
-            sums += first[0].double()
+            distributed.sync_per_sample_state(ctx, list(stateful.values()), index)
+            sums += first[0].double() * scale if ctx.enabled else first[0].double()
             reporter.step()
         parts.scheduler.step()
-        means = (sums / max(len(train_loader), 1)).tolist()  # one host sync per epoch
+        sums = distributed.mean_over_ranks(ctx, sums / max(len(train_loader), 1))
+        means = sums.tolist()  # one host sync per epoch
         if not all(np.isfinite(means)):
             raise FloatingPointError(
                 f"training diverged at epoch {epoch + 1}: non-finite train/loss "
@@ -283,12 +324,14 @@ def fit(
                 prefix = f"train/{key}_stats" if key == "loss" else f"train/{key}/stats"
                 is_noisy = data.train.is_noisy if bool(data.train.is_noisy.any()) else None
                 record.update({f"{prefix}/{k}": v for k, v in stats(is_noisy).items()})
-        metrics, history.reliability = evaluate(forward, parts.loaders, autocast, n_bins, data)
+        metrics, history.reliability = evaluate(forward, loaders, autocast, n_bins, data, ctx)
         record.update(metrics)
         t2 = time.perf_counter()
         record["time/train_s"] = t1 - t0
         record["time/eval_s"] = t2 - t1
         history.add(record)
+        if not ctx.is_main:  # rank 0 writes
+            continue
 
         buffer = io.BytesIO()
         torch.save(
