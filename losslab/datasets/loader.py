@@ -95,11 +95,25 @@ def apply_transform(
         if t.flip:
             x = random_flip(x, generator)
     if t.mean is not None:
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        mean = torch.tensor(t.mean, device=x.device, dtype=x.dtype).view(shape)
-        std = torch.tensor(t.std, device=x.device, dtype=x.dtype).view(shape)
+        mean, std = _statistics(t, x.device, x.ndim)
         x = (x - mean) / std
     return x
+
+
+_STATISTICS: dict[tuple, tuple[Tensor, Tensor]] = {}
+
+
+def _statistics(t: BatchTransform, device: torch.device, ndim: int) -> tuple[Tensor, Tensor]:
+    """``t``'s mean and std as broadcastable tensors on ``device``, made once: copying
+    them from the host for every batch would make each step wait for the GPU."""
+    key = (t.mean, t.std, str(device), ndim)
+    if key not in _STATISTICS:
+        shape = (1, -1) + (1,) * (ndim - 2)
+        _STATISTICS[key] = (
+            torch.tensor(t.mean, dtype=torch.float32).view(shape).to(device),
+            torch.tensor(t.std, dtype=torch.float32).view(shape).to(device),
+        )
+    return _STATISTICS[key]
 
 
 class Batches(Protocol):
@@ -163,12 +177,13 @@ class InMemoryLoader:
         else:
             order = torch.arange(self.n, device=self.device)
         for b in range(len(self)):
-            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
-            yield (
-                apply_transform(self.x[idx], self.transform, generator=generator),
-                self.y[idx],
-                idx,
-            )
+            rows = slice(b * self.batch_size, (b + 1) * self.batch_size)
+            idx = order[rows]
+            if self.shuffle:
+                x, y = self.x[idx], self.y[idx]
+            else:  # stored order: views, no gather
+                x, y = self.x[rows], self.y[rows]
+            yield apply_transform(x, self.transform, generator=generator), y, idx
 
 
 class _Indexed(torch.utils.data.Dataset):

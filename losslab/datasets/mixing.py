@@ -63,7 +63,11 @@ class Mixing:
         )
         alpha = self.cutmix_alpha if use_cutmix else self.mixup_alpha
         lam = _beta(alpha, generator)
-        perm = torch.randperm(x.shape[0], generator=generator).to(x.device)
+        perm = torch.randperm(x.shape[0], generator=generator)
+        if x.device.type == "cuda":  # pinned + non-blocking: no wait for the GPU's queue
+            perm = perm.pin_memory().to(x.device, non_blocking=True)
+        else:
+            perm = perm.to(x.device)
         if not use_cutmix:
             return Mix(lam * x + (1 - lam) * x[perm], perm, lam)
         if x.ndim != 4:

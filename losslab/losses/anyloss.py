@@ -71,5 +71,6 @@ class AnyLoss(Loss):
         a_y = a.gather(1, target[:, None]).squeeze(1)
         tp = torch.zeros(k, dtype=a.dtype, device=a.device).index_add(0, target, a_y)
         fp = a.sum(dim=0) - tp  # column sums over samples of other classes
-        fn = torch.bincount(target, minlength=k).to(a.dtype) - tp
+        counts = torch.zeros(k, dtype=a.dtype, device=a.device)  # bincount would sync on CUDA
+        fn = counts.index_add(0, target, torch.ones_like(a_y)) - tp
         return 1 - self._metric(tp, fp, fn, target.shape[0])

@@ -112,7 +112,12 @@ def binned_sums(
     out_sum = torch.zeros_like(count)
     count.index_add_(0, bins, torch.ones_like(confidence))
     out_sum.index_add_(0, bins, outcome.to(torch.float64))
-    conf_sum = torch.stack([torch.where(bins == b, confidence, 0.0).sum() for b in range(n_bins)])
+    if confidence.device.type == "cpu":  # index_add is deterministic on the CPU: one pass
+        conf_sum = torch.zeros_like(count).index_add_(0, bins, confidence)
+    else:  # CUDA's index_add of floats is not: one masked sum per bin instead
+        conf_sum = torch.stack(
+            [torch.where(bins == b, confidence, 0.0).sum() for b in range(n_bins)]
+        )
     return count, out_sum, conf_sum
 
 
@@ -325,9 +330,17 @@ def classwise_calibration_error(probs: Tensor, target: Tensor, n_bins: int = 15)
     target = target.to(device=probs.device, dtype=torch.int64)
     bins = equal_width_bins(probs, n_bins)  # [N, K]
     # per (class, bin) sums of p: one column reduction per bin, [K, n_bins]
-    conf_sum = torch.stack(
-        [torch.where(bins == b, probs, 0.0).sum(dim=0) for b in range(n_bins)], dim=1
-    )
+    if probs.device.type == "cpu":  # deterministic index_add on the CPU: one pass
+        cells = (torch.arange(k, device=probs.device) * n_bins + bins).flatten()
+        conf_sum = (
+            torch.zeros(k * n_bins, dtype=torch.float64, device=probs.device)
+            .index_add_(0, cells, probs.flatten())
+            .view(k, n_bins)
+        )
+    else:  # CUDA's float index_add is not deterministic: one column reduction per bin
+        conf_sum = torch.stack(
+            [torch.where(bins == b, probs, 0.0).sum(dim=0) for b in range(n_bins)], dim=1
+        )
     # the indicator [y = k] is 1 only at (i, y_i): count those N entries by (y_i, bin);
     # integer counts are exact in any summation order
     hit_bins = target * n_bins + bins.gather(1, target[:, None]).squeeze(1)

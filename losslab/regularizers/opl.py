@@ -46,6 +46,8 @@ class OPLRegularizer(Regularizer):
         same = target[:, None] == target[None, :]
         eye = torch.eye(len(target), dtype=torch.bool, device=target.device)
         pos, neg = same & ~eye, ~same
-        s = cos[pos].mean() if bool(pos.any()) else cos.new_ones(())
-        d = cos[neg].mean() if bool(neg.any()) else cos.new_zeros(())
+        # Masked means without a host sync: 1 (no positive pair) / 0 (no negative) if empty.
+        n_pos, n_neg = pos.sum(), neg.sum()
+        s = torch.where(n_pos > 0, (cos * pos).sum() / n_pos.clamp_min(1), 1.0)
+        d = torch.where(n_neg > 0, (cos * neg).sum() / n_neg.clamp_min(1), 0.0)
         return (1 - s) + self.gamma * d.abs()

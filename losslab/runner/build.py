@@ -95,6 +95,7 @@ class Parts:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     device: torch.device
+    channels_last: bool = False  # conv net on a GPU: inputs go channels_last too
 
 
 def build_parts(
@@ -145,7 +146,8 @@ def build_parts(
     }
     torch.manual_seed(cfg.seed)  # model initialisation depends on the seed only
     model = build("model", cfg.model).to(device)
-    if device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+    channels_last = device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules())
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     loss = build("loss", cfg.loss, **context).to(device)
     regularizers = {
@@ -171,7 +173,17 @@ def build_parts(
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"optimizer/scheduler: {exc}") from exc
     return Parts(
-        data, noise, loaders, mode, model, loss, regularizers, optimizer, scheduler, device
+        data,
+        noise,
+        loaders,
+        mode,
+        model,
+        loss,
+        regularizers,
+        optimizer,
+        scheduler,
+        device,
+        channels_last,
     )
 
 

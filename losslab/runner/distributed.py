@@ -98,14 +98,19 @@ def mean_over_ranks(ctx: Context, tensor: Tensor) -> Tensor:
     return tensor
 
 
-def gather_rows(ctx: Context, tensor: Tensor) -> Tensor:
-    """Concatenate every rank's rows (rank order); the row counts may differ."""
+def gather_rows(ctx: Context, tensor: Tensor, sizes: list[int] | None = None) -> Tensor:
+    """Concatenate every rank's rows (rank order); the row counts may differ.
+
+    ``sizes``: every rank's row count when known (then nothing waits for an
+    exchange of counts, which would synchronise the host with the GPU).
+    """
     if not ctx.enabled:
         return tensor
-    n = torch.tensor([tensor.shape[0]], device=tensor.device)
-    counts = [torch.zeros_like(n) for _ in range(ctx.world_size)]
-    dist.all_gather(counts, n)
-    sizes = [int(c) for c in counts]
+    if sizes is None:
+        n = torch.tensor([tensor.shape[0]], device=tensor.device)
+        counts = [torch.zeros_like(n) for _ in range(ctx.world_size)]
+        dist.all_gather(counts, n)
+        sizes = [int(c) for c in counts]
     padded = tensor.new_zeros((max(sizes), *tensor.shape[1:]))
     padded[: tensor.shape[0]] = tensor
     parts = [torch.empty_like(padded) for _ in range(ctx.world_size)]
@@ -171,7 +176,15 @@ def wrap(ctx: Context, model: nn.Module, device: torch.device, with_features: bo
     return nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
-def sync_per_sample_state(ctx: Context, modules: list[nn.Module], index: Tensor) -> None:
+def chunk_sizes(ctx: Context, global_size: int) -> list[int]:
+    """Rows of each rank's chunk of a global batch (as ``tensor_split`` cuts it)."""
+    base, extra = divmod(global_size, ctx.world_size)
+    return [base + (r < extra) for r in range(ctx.world_size)]
+
+
+def sync_per_sample_state(
+    ctx: Context, modules: list[nn.Module], index: Tensor, global_size: int
+) -> None:
     """Give every rank the rows of per-sample buffers that other ranks updated this step.
 
     Each module names its per-sample buffers (first dimension: the training
@@ -185,9 +198,10 @@ def sync_per_sample_state(ctx: Context, modules: list[nn.Module], index: Tensor)
     ]
     if not owners:
         return
-    all_index = gather_rows(ctx, index)
+    sizes = chunk_sizes(ctx, global_size)
+    all_index = gather_rows(ctx, index, sizes)
     for owner in owners:
         for name in owner.per_sample_state:
             buffer = getattr(owner, name)
             rows = buffer[index]
-            buffer[all_index] = gather_rows(ctx, rows.to(buffer.device))
+            buffer[all_index] = gather_rows(ctx, rows.to(buffer.device), sizes)

@@ -11,6 +11,7 @@ import contextlib
 import io
 import logging
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,86 @@ class History:
     @property
     def best(self) -> dict[str, Any] | None:
         return None if self.best_index is None else self._summary(self.records[self.best_index])
+
+
+class ChannelsLast:
+    """A loader whose image batches come in the channels_last layout of the model."""
+
+    def __init__(self, loader: Batches) -> None:
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name: str) -> Any:  # global_size etc. of the wrapped loader
+        return getattr(self.loader, name)
+
+    def batches(self, epoch: int = 0):
+        for x, y, index in self.loader.batches(epoch):
+            if x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, y, index
+
+
+def _to_cpu(obj: Any) -> Any:
+    """A copy of ``obj`` with every tensor copied to the host: a snapshot that training
+    can go on changing the original of."""
+    if isinstance(obj, Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+class RecordWriter:
+    """Writes each epoch's checkpoint.pt, then metrics.jsonl, in a background thread.
+
+    Serialising and writing (with fsync) a ResNet-18 checkpoint takes a good
+    share of a short GPU epoch; here it overlaps the next epoch. One write is
+    in flight at a time; ``wait`` returns when it is on disk (and re-raises its
+    error). A metrics file never lists an epoch its checkpoint does not hold.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, ckpt_path: Path, state: dict, metrics_path: Path, records: list) -> None:
+        self.wait()
+
+        def work() -> None:
+            try:
+                buffer = io.BytesIO()
+                torch.save(state, buffer)
+                atomic_write_bytes(ckpt_path, buffer.getvalue())
+                write_metrics(metrics_path, records)
+            except BaseException as exc:  # re-raised by wait()
+                self._error = exc
+
+        self._thread = threading.Thread(target=work, name="losslab-records")
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+
+def _epoch_sums(
+    steps: list[tuple[Tensor, ...]], weights: list[float], width: int, device: torch.device
+) -> Tensor:
+    """Sums over an epoch's steps of each logged term (float64), each step weighted."""
+    if not steps:
+        return torch.zeros(width, device=device, dtype=torch.float64)
+    table = torch.stack([torch.stack([s[j] for s in steps]) for j in range(width)], 1).double()
+    if any(w != 1.0 for w in weights):
+        table = table * torch.tensor(weights, dtype=torch.float64, device=device)[:, None]
+    return table.sum(dim=0)
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:
@@ -199,6 +280,8 @@ def fit(
         return torch.autocast(device_type=device.type, dtype=dtype)
 
     loaders = dict(parts.loaders)
+    if parts.channels_last:
+        loaders = {k: ChannelsLast(v) for k, v in loaders.items()}
     if ctx.enabled:  # each rank its chunk of every global batch
         loaders = {
             k: distributed.ShardedBatches(v, ctx, drop_small=k == "train")
@@ -274,68 +357,77 @@ def fit(
             if settings.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
             if not first:  # statistics of the first evaluation, at the current weights
-                first.append(torch.stack([objective.detach(), *(t.detach() for t in terms)]))
+                first.append((objective.detach(), *(t.detach() for t in terms)))
             return objective
 
         return closure
 
     term_names = ["train/loss", *(f"train/reg/{n}" for n in regs)]
+    writer = RecordWriter()
     reporter.start(settings.epochs, len(train_loader), start_epoch)
-    for epoch in range(start_epoch, settings.epochs):
-        for module in stateful.values():
-            hook = getattr(module, "on_epoch_start", None)
-            if hook is not None:
-                hook(epoch)
-        t0 = time.perf_counter()
-        model.train()
-        lr = opt.param_groups[0]["lr"]
-        # Running sums of [objective, loss, reg terms...], kept on the device.
-        sums = torch.zeros(1 + len(term_names), device=device, dtype=torch.float64)
-        mixer = mixing.generator(seed, epoch) if mixing.enabled else None
-        for x, y, index in train_loader.batches(epoch):
-            # Mixup/CutMix: one mixed batch, the objective mixed over both label sets.
-            mix = mixing.draw(x, mixer) if mixer is not None else None
-            first: list[Tensor] = []
-            scale = len(index) * ctx.world_size / train_loader.global_size if ctx.enabled else 1.0
-            closure = make_closure(
-                mix.inputs if mix is not None else x, y, index, mix, first, scale
-            )
-            opt.step(closure)
-            distributed.sync_per_sample_state(ctx, list(stateful.values()), index)
-            sums += first[0].double() * scale if ctx.enabled else first[0].double()
-            reporter.step()
-        parts.scheduler.step()
-        sums = distributed.mean_over_ranks(ctx, sums / max(len(train_loader), 1))
-        means = sums.tolist()  # one host sync per epoch
-        if not all(np.isfinite(means)):
-            raise FloatingPointError(
-                f"training diverged at epoch {epoch + 1}: non-finite train/loss "
-                f"({dict(zip(['train/objective', *term_names], means, strict=True))}); "
-                "lower optimizer.lr, set trainer.grad_clip (e.g. 5), or check the loss parameters"
-            )
-        t1 = time.perf_counter()
+    try:
+        for epoch in range(start_epoch, settings.epochs):
+            for module in stateful.values():
+                hook = getattr(module, "on_epoch_start", None)
+                if hook is not None:
+                    hook(epoch)
+            t0 = time.perf_counter()
+            model.train()
+            lr = opt.param_groups[0]["lr"]
+            # Every step's [objective, loss, reg terms...] stay on the device (no op per
+            # step) and are summed once at the end of the epoch.
+            steps: list[tuple[Tensor, ...]] = []
+            weights: list[float] = []
+            mixer = mixing.generator(seed, epoch) if mixing.enabled else None
+            for x, y, index in train_loader.batches(epoch):
+                # Mixup/CutMix: one mixed batch, the objective mixed over both label sets.
+                mix = mixing.draw(x, mixer) if mixer is not None else None
+                first: list[Tensor] = []
+                scale = (
+                    len(index) * ctx.world_size / train_loader.global_size if ctx.enabled else 1.0
+                )
+                closure = make_closure(
+                    mix.inputs if mix is not None else x, y, index, mix, first, scale
+                )
+                opt.step(closure)
+                if ctx.enabled:
+                    distributed.sync_per_sample_state(
+                        ctx, list(stateful.values()), index, train_loader.global_size
+                    )
+                steps.append(first[0])
+                weights.append(scale)
+                reporter.step()
+            parts.scheduler.step()
+            sums = _epoch_sums(steps, weights, 1 + len(term_names), device)
+            sums = distributed.mean_over_ranks(ctx, sums / max(len(train_loader), 1))
+            means = sums.tolist()  # one host sync per epoch
+            if not all(np.isfinite(means)):
+                raise FloatingPointError(
+                    f"training diverged at epoch {epoch + 1}: non-finite train/loss "
+                    f"({dict(zip(['train/objective', *term_names], means, strict=True))}); "
+                    "lower optimizer.lr, set trainer.grad_clip (e.g. 5), or check the loss parameters"
+                )
+            t1 = time.perf_counter()
 
-        record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "train/objective": means[0]}
-        record.update(zip(term_names, means[1:], strict=True))
-        # Diagnostics of stateful losses/regularizers (e.g. ALDR-KL's lambda_i).
-        for key, module in stateful.items():
-            stats = getattr(module, "epoch_stats", None)
-            if stats is not None:
-                prefix = f"train/{key}_stats" if key == "loss" else f"train/{key}/stats"
-                is_noisy = data.train.is_noisy if bool(data.train.is_noisy.any()) else None
-                record.update({f"{prefix}/{k}": v for k, v in stats(is_noisy).items()})
-        metrics, history.reliability = evaluate(forward, loaders, autocast, n_bins, data, ctx)
-        record.update(metrics)
-        t2 = time.perf_counter()
-        record["time/train_s"] = t1 - t0
-        record["time/eval_s"] = t2 - t1
-        history.add(record)
-        if not ctx.is_main:  # rank 0 writes
-            continue
+            record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "train/objective": means[0]}
+            record.update(zip(term_names, means[1:], strict=True))
+            # Diagnostics of stateful losses/regularizers (e.g. ALDR-KL's lambda_i).
+            for key, module in stateful.items():
+                stats = getattr(module, "epoch_stats", None)
+                if stats is not None:
+                    prefix = f"train/{key}_stats" if key == "loss" else f"train/{key}/stats"
+                    is_noisy = data.train.is_noisy if bool(data.train.is_noisy.any()) else None
+                    record.update({f"{prefix}/{k}": v for k, v in stats(is_noisy).items()})
+            metrics, history.reliability = evaluate(forward, loaders, autocast, n_bins, data, ctx)
+            record.update(metrics)
+            t2 = time.perf_counter()
+            record["time/train_s"] = t1 - t0
+            record["time/eval_s"] = t2 - t1
+            history.add(record)
+            if not ctx.is_main:  # rank 0 writes
+                continue
 
-        buffer = io.BytesIO()
-        torch.save(
-            {
+            state = {
                 "epoch": epoch + 1,
                 "fingerprint": fingerprint,
                 "model": model.state_dict(),
@@ -343,15 +435,14 @@ def fit(
                 "scheduler": parts.scheduler.state_dict(),
                 "modules": {key: module.state_dict() for key, module in stateful.items()},
                 "rng": _rng_state(device),
-                "history": history.records,
+                "history": list(history.records),
                 "reliability": history.reliability,
-            },
-            buffer,
-        )
-        atomic_write_bytes(ckpt_path, buffer.getvalue())
-        write_metrics(run_dir / METRICS, history.records)
-        reporter.epoch_end(record)
-        if logger is not None:
-            logger.log(record, step=epoch + 1)
+            }
+            writer.submit(ckpt_path, _to_cpu(state), run_dir / METRICS, list(history.records))
+            reporter.epoch_end(record)
+            if logger is not None:
+                logger.log(record, step=epoch + 1)
+    finally:
+        writer.wait()  # the last checkpoint is on disk before results.json
     reporter.close()
     return history
