@@ -19,7 +19,12 @@ from tests.losses.conftest import TOKENS
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
-IMAGES = ("dataset._target_=tests.runner.fake_images.load_images", "model=cnn")
+IMAGES = (
+    "dataset._target_=tests.runner.fake_images.load_images",
+    "dataset.num_classes=4",
+    "dataset.input_shape=[3,8,8]",
+    "model=cnn",
+)
 
 
 class SyncGuard(console.PlainReporter):
@@ -75,8 +80,17 @@ def test_no_sync_in_steps_of_every_loss(tmp_path, guard, token):
         ("optimizer=adamw", "trainer.precision=bf16"),
         (*IMAGES, "augment.cutmix_alpha=1.0", "trainer.precision=bf16"),
         (*IMAGES, "loss=aldr", "noise=symmetric", "noise.rate=0.4"),
+        (*IMAGES, "+dataset.lazy=true", "dataset.loader=dataloader", "trainer.num_workers=2"),
     ],
-    ids=["regularizers", "vat", "sam-mixup", "adamw-bf16", "cnn-cutmix-bf16", "cnn-aldr-noise"],
+    ids=[
+        "regularizers",
+        "vat",
+        "sam-mixup",
+        "adamw-bf16",
+        "cnn-cutmix-bf16",
+        "cnn-aldr-noise",
+        "cnn-dataloader",
+    ],
 )
 def test_no_sync_in_steps_of_procedures(tmp_path, guard, overrides):
     _train_guarded(tmp_path, guard, *overrides)
