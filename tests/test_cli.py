@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,17 @@ def test_setting_a_regularizer_key_without_selecting_it_says_how(tmp_path):
     out = run_cli("train", "regularizer.entropy.weight=0.5", cwd=tmp_path)
     assert out.returncode == 2
     assert "'regularizer.entropy.weight'" in out.stderr and "regularizer=[entropy]" in out.stderr
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "--cfg", "job"]])
+def test_cli_answers_without_importing_torch(argv):
+    """Start-up stays fast: help and config printing never import torch."""
+    code = (
+        "import sys\n"
+        "from losslab.cli import main\n"
+        f"main({argv!r})\n"
+        "sys.stderr.write('TORCH=%s' % ('torch' in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "TORCH=False" in proc.stderr

@@ -392,12 +392,11 @@ def launch(argv: list[str]) -> int:
 
 def _rank_scratch_dir() -> str | None:
     """A temporary directory for a torchrun rank > 0 (None for rank 0 or a single process)."""
-    from losslab.runner import distributed
-
-    ctx = distributed.from_env()
-    if not ctx.enabled or ctx.is_main:
+    # read from the environment here: importing torch would slow down --help
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
-    return tempfile.mkdtemp(prefix=f"losslab-rank{ctx.rank}-")
+    rank = int(os.environ.get("RANK", "0"))
+    return None if rank == 0 else tempfile.mkdtemp(prefix=f"losslab-rank{rank}-")
 
 
 def _leave_process_group() -> None:

@@ -120,8 +120,12 @@ def _close(a: dict, b: dict, split: str, key: str, tol: float) -> bool:
 def test_two_gloo_processes_match_one_process(tmp_path, overrides):
     proc = _torchrun(tmp_path, tmp_path / "ddp", *overrides)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each rank did (2 cores / 2 processes)
-    code, single = run_train(tmp_path / "single", "trainer.device=cpu", *overrides)
+    try:
+        code, single = run_train(tmp_path / "single", "trainer.device=cpu", *overrides)
+    finally:
+        torch.set_num_threads(threads)
     assert code == 0
     ddp = json.loads((tmp_path / "ddp" / "results.json").read_text())
     assert ddp["status"] == "completed"
