@@ -241,18 +241,23 @@ def _train(
     ctx = ctx or distributed.from_env()
     settings = validate(cfg)  # bad values fail here, before any data is loaded
     parts = build_parts(cfg, settings, local_rank=ctx.local_rank if ctx.enabled else None)
-    if console is None:
-        fit(
+
+    def train(reporter: Any, logger: Any = None) -> Any:
+        return fit(
             parts,
             settings,
             seed=cfg.seed,
             n_bins=cfg.eval.n_bins,
             run_dir=run_dir,
             fingerprint=_fingerprint(cfg),
-            reporter=_Silent(),
+            reporter=reporter,
+            logger=logger,
             mixing=_mixing(cfg),
             ctx=ctx,
         )
+
+    if console is None:
+        train(_Silent())
         return
     logger = build("logger", cfg.logger, sweep_dir=state.sweep_dir)
     results["data"] = {
@@ -279,18 +284,7 @@ def _train(
     )
     logger.start(results["config"], run_dir)
     state.logger = logger
-    history = state.history = fit(
-        parts,
-        settings,
-        seed=cfg.seed,
-        n_bins=cfg.eval.n_bins,
-        run_dir=run_dir,
-        fingerprint=_fingerprint(cfg),
-        reporter=make_reporter(console),
-        logger=logger,
-        mixing=_mixing(cfg),
-        ctx=ctx,
-    )
+    history = state.history = train(make_reporter(console), logger)
     results["final"] = history.final
     results["best"] = history.best
     results["reliability"] = history.reliability
