@@ -21,12 +21,6 @@ from losslab.metrics.classification import check_inputs, to_python
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0  # 0.618..., the interval shrinks by this per step
 
 
-def _nll_at(logits: Tensor, logit_y: Tensor, log_t: Tensor) -> Tensor:
-    """Mean NLL of ``softmax(logits / exp(log_t))``; logits float64 ``[N, K]``."""
-    inv_t = torch.exp(-log_t)
-    return (torch.logsumexp(logits * inv_t, dim=1) - logit_y * inv_t).mean()
-
-
 def fit_temperature(
     logits: Tensor,
     target: Tensor,
@@ -80,9 +74,15 @@ def fit_temperature(
     target, valid = check_inputs(logits, target)
     z = logits.to(torch.float64)
     z_y = z.gather(1, target[:, None]).squeeze(1)
+    # logsumexp(z / T) = max(z) / T + log sum exp((z - max z) / T) for T > 0: the row
+    # maxima and the T-free part of the NLL are computed once, not at every step
+    z_max = z.amax(dim=1)
+    below = z - z_max[:, None]  # <= 0: exp of it times 1/T never overflows
+    offset = (z_max - z_y).mean()
 
     def f(u: Tensor) -> Tensor:
-        return _nll_at(z, z_y, u)
+        inv_t = torch.exp(-u)
+        return inv_t * offset + torch.log(torch.exp(below * inv_t).sum(dim=1)).mean()
 
     a = torch.tensor(math.log(lo), dtype=torch.float64, device=z.device)
     b = torch.tensor(math.log(hi), dtype=torch.float64, device=z.device)
