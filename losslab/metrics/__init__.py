@@ -4,8 +4,9 @@ Metric names are the same everywhere (console, metrics.jsonl, results.json,
 wandb, compare); fractions are stored in [0, 1]. Every metric is a pure function
 of tensors that stays on the input's device; the functions that return Python
 values (:func:`classification_metrics`, :func:`temperature_scaled_metrics`,
-:func:`fit_temperature`, :func:`noisy_label_diagnostics`, :func:`reliability_bins`)
-make one device-to-host transfer each and return float or None, never NaN.
+:func:`fit_temperature`, :func:`noisy_label_diagnostics`, :func:`reliability_bins`,
+:func:`metrics_and_reliability`) make one device-to-host transfer each and return
+float or None, never NaN.
 """
 
 from losslab.metrics.calibration import (
@@ -22,6 +23,7 @@ from losslab.metrics.classification import (
     area_under_risk_coverage,
     brier_score,
     classification_metrics,
+    metrics_and_reliability,
     predictive_entropy,
     reliability_bins,
     target_rank,
@@ -45,6 +47,7 @@ __all__ = [
     "expected_calibration_error",
     "fit_temperature",
     "max_calibration_error",
+    "metrics_and_reliability",
     "noisy_label_diagnostics",
     "predictive_entropy",
     "reliability_bins",

@@ -218,11 +218,17 @@ def top_label_adaptive_ece(confidence: Tensor, correct: Tensor, n_bins: int = 15
     Returns:
         0-dim float64 tensor.
     """
-    n = confidence.shape[0]
-    confidence = confidence.to(torch.float64)
-    sorted_conf, order = torch.sort(confidence, stable=True)
-    groups = equal_mass_bins(n, n_bins, device=confidence.device)
-    _, acc_sum, conf_sum = binned_sums(groups, sorted_conf, correct[order], n_bins)
+    sorted_conf, order = torch.sort(confidence.to(torch.float64), stable=True)
+    return adaptive_ece_of_sorted(sorted_conf, correct[order], n_bins)
+
+
+def adaptive_ece_of_sorted(sorted_conf: Tensor, sorted_correct: Tensor, n_bins: int) -> Tensor:
+    """:func:`top_label_adaptive_ece` of confidences already sorted ascending (stable),
+    with the correctness in the same order: for callers that need the sort for other
+    metrics too (it is the costly part on the CPU)."""
+    n = sorted_conf.shape[0]
+    groups = equal_mass_bins(n, n_bins, device=sorted_conf.device)
+    _, acc_sum, conf_sum = binned_sums(groups, sorted_conf, sorted_correct, n_bins)
     return (acc_sum - conf_sum).abs().sum() / max(n, 1)
 
 

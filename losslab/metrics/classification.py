@@ -22,12 +22,12 @@ import torch
 from torch import Tensor
 
 from losslab.metrics.calibration import (
+    adaptive_ece_of_sorted,
     binned_calibration,
+    binned_sums,
     classwise_calibration_error,
+    equal_width_bins,
     expected_calibration_error,
-    top_label_adaptive_ece,
-    top_label_ece,
-    top_label_mce,
 )
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "check_inputs",
     "classification_metrics",
     "expected_calibration_error",
+    "metrics_and_reliability",
     "predictive_entropy",
     "reliability_bins",
     "target_rank",
@@ -212,10 +213,16 @@ def area_under_risk_coverage(confidence: Tensor, correct: Tensor) -> Tensor:
         >>> round(float(area_under_risk_coverage(conf, torch.tensor([1, 1, 0, 0]))), 6)
         0.208333
     """
-    n = confidence.shape[0]
-    device = confidence.device
     sorted_conf, order = torch.sort(confidence.to(torch.float64), descending=True, stable=True)
-    errors = 1.0 - correct.to(device=device, dtype=torch.float64)[order]
+    return _aurc_of_sorted(sorted_conf, correct.to(confidence.device)[order])
+
+
+def _aurc_of_sorted(sorted_conf: Tensor, sorted_correct: Tensor) -> Tensor:
+    """:func:`area_under_risk_coverage` of confidences sorted descending, correctness in
+    the same order; the order inside a block of tied confidences does not matter."""
+    n = sorted_conf.shape[0]
+    device = sorted_conf.device
+    errors = 1.0 - sorted_correct.to(torch.float64)
     # block id of every sorted position: a new block starts where the confidence changes
     starts = torch.ones(n, dtype=torch.int64, device=device)
     starts[1:] = (sorted_conf[1:] != sorted_conf[:-1]).long()
@@ -281,6 +288,50 @@ def classification_metrics(
         >>> m["acc"], m["entropy_incorrect"] is not None, "acc_top5" in m
         (0.5, True, False)
     """
+    values, _, valid = _split_tensors(logits, target, n_bins)
+    host = to_python(list(values.values()), valid, logits.shape[1])
+    return dict(zip(values, host, strict=True))
+
+
+def metrics_and_reliability(
+    logits: Tensor, target: Tensor, n_bins: int = 15
+) -> tuple[dict[str, float | None], dict[str, Any]]:
+    """:func:`classification_metrics` and :func:`reliability_bins` of one split together:
+    one pass over the logits (the reliability diagram is made of the ``ece`` bins) and one
+    device-to-host transfer.
+
+    Example:
+        >>> z, y = torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0])
+        >>> metrics, bins = metrics_and_reliability(z, y, n_bins=2)
+        >>> metrics == classification_metrics(z, y, 2), bins == reliability_bins(z, y, 2)
+        (True, True)
+    """
+    values, (count, acc, conf), valid = _split_tensors(logits, target, n_bins)
+    host = to_python([*values.values(), count, acc, conf], valid, logits.shape[1])
+    metrics = dict(zip(values, host[: len(values)], strict=True))
+    return metrics, _reliability_dict(host[len(values) :], n_bins)
+
+
+def _reliability_dict(host: list[float | None], n_bins: int) -> dict[str, Any]:
+    return {
+        "n_bins": n_bins,
+        "count": host[:n_bins],
+        "acc": host[n_bins : 2 * n_bins],
+        "conf": host[2 * n_bins :],
+    }
+
+
+def _split_tensors(
+    logits: Tensor, target: Tensor, n_bins: int
+) -> tuple[dict[str, Tensor], tuple[Tensor, Tensor, Tensor], Tensor]:
+    """The metrics of :func:`classification_metrics` as device tensors, the reliability
+    bins (count, accuracy, confidence) and the validity flag of :func:`check_inputs`.
+
+    Shared work is done once: the equal-width bin sums give ``ece``, ``mce`` and the
+    reliability bins, and one stable sort of the confidences serves both ``ece_adaptive``
+    (ascending) and ``aurc`` (the same order reversed: AURC does not depend on the
+    order inside a block of tied confidences).
+    """
     if n_bins < 1:
         raise ValueError(f"n_bins={n_bins} is invalid: must be >= 1")
     target, valid = check_inputs(logits, target)
@@ -294,6 +345,11 @@ def classification_metrics(
     entropy = -(probs * logp).sum(dim=-1)
     n_correct = correct.sum()
     n_wrong = n - n_correct
+    count, acc_sum, conf_sum = binned_sums(equal_width_bins(conf, n_bins), conf, correct, n_bins)
+    gaps = (acc_sum - conf_sum).abs()
+    denom = count.clamp_min(1.0)
+    sorted_conf, order = torch.sort(conf, stable=True)
+    sorted_correct = correct[order]
 
     values: dict[str, Tensor] = {"acc": correct.mean()}
     if k >= 5:
@@ -302,10 +358,11 @@ def classification_metrics(
     values |= {
         "nll": -logp_y.mean(),
         "brier": brier_score(probs, target).mean(),
-        "ece": top_label_ece(conf, correct, n_bins),
-        "ece_adaptive": top_label_adaptive_ece(conf, correct, n_bins),
+        "ece": gaps.sum() / n,  # as top_label_ece
+        "ece_adaptive": adaptive_ece_of_sorted(sorted_conf, sorted_correct, n_bins),
         "ece_classwise": classwise_calibration_error(probs, target, n_bins),
-        "mce": top_label_mce(conf, correct, n_bins),
+        # as top_label_mce: empty bins have gap 0, never above a non-empty bin's
+        "mce": (gaps / denom).max(),
         "entropy": entropy.mean(),
         # an empty group gives NaN, which reads None on the host
         "entropy_correct": torch.where(
@@ -314,10 +371,9 @@ def classification_metrics(
         "entropy_incorrect": torch.where(
             n_wrong > 0, (entropy * (1.0 - correct)).sum() / n_wrong.clamp_min(1.0), torch.nan
         ),
-        "aurc": area_under_risk_coverage(conf, correct),
+        "aurc": _aurc_of_sorted(sorted_conf.flip(0), sorted_correct.flip(0)),
     }
-    host = to_python(list(values.values()), valid, k)
-    return dict(zip(values, host, strict=True))
+    return values, (count, acc_sum / denom, conf_sum / denom), valid
 
 
 def reliability_bins(logits: Tensor, target: Tensor, n_bins: int = 15) -> dict[str, Any]:
@@ -345,10 +401,4 @@ def reliability_bins(logits: Tensor, target: Tensor, n_bins: int = 15) -> dict[s
     target, valid = check_inputs(logits, target)
     logp_max, pred = torch.log_softmax(logits.to(torch.float64), dim=-1).max(dim=-1)
     count, acc, conf = binned_calibration(logp_max.exp(), pred == target, n_bins)
-    host = to_python([count, acc, conf], valid, logits.shape[1])
-    return {
-        "n_bins": n_bins,
-        "count": host[:n_bins],
-        "acc": host[n_bins : 2 * n_bins],
-        "conf": host[2 * n_bins :],
-    }
+    return _reliability_dict(to_python([count, acc, conf], valid, logits.shape[1]), n_bins)

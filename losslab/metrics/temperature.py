@@ -11,6 +11,8 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -38,9 +40,12 @@ def fit_temperature(
     gradients or line-search tolerances: each of the ``max_iter`` steps shrinks
     the bracket by 0.618 (30 steps: width below :math:`10^{-5}` in :math:`\log T`, so
     :math:`T` to a relative :math:`10^{-5}`, far finer than any change it makes to the
-    scaled ECE or NLL); each step costs one pass over the logits. The search runs a fixed number of steps with ``torch.where`` on device
-    tensors, so it is deterministic, works on CPU and CUDA and transfers one
-    number at the end. :math:`T = 1` is kept unless the fitted value has a strictly
+    scaled ECE or NLL); each step costs one pass over the logits. The search runs a
+    fixed number of steps, so it is deterministic. On a GPU the bracket is updated
+    with ``torch.where`` on device tensors, so no step waits for the device and one
+    number is transferred at the end; on the CPU, where reading a value costs
+    nothing, the same steps keep the bracket in Python floats instead (a dozen
+    fewer tensor ops per step). :math:`T = 1` is kept unless the fitted value has a strictly
     lower NLL (e.g. constant logits, where every :math:`T` is equally good). When
     the optimum lies outside the bounds (separable data drives :math:`T \to 0`)
     the nearest bound is returned, or a point of the plateau next to it where the
@@ -80,30 +85,66 @@ def fit_temperature(
     below = z - z_max[:, None]  # <= 0: exp of it times 1/T never overflows
     offset = (z_max - z_y).mean()
 
-    def f(u: Tensor) -> Tensor:
-        inv_t = torch.exp(-u)
-        return inv_t * offset + torch.log(torch.exp(below * inv_t).sum(dim=1)).mean()
+    n = z.shape[0]
 
-    a = torch.tensor(math.log(lo), dtype=torch.float64, device=z.device)
-    b = torch.tensor(math.log(hi), dtype=torch.float64, device=z.device)
+    def log_sum_exp(inv_t: Any) -> Tensor:  # mean over rows of log sum_k exp(below / T)
+        return below.mul(inv_t).exp_().sum(dim=1).log_().sum() / n  # (.mean() is slower)
+
+    def f(u: Any) -> Any:  # the NLL at T = exp(u), for a tensor or a float u
+        if isinstance(u, Tensor):
+            inv_t = torch.exp(-u)
+            return inv_t * offset + log_sum_exp(inv_t)
+        inv_t = math.exp(-u)
+        return inv_t * host_offset + float(log_sum_exp(inv_t))
+
+    if z.device.type in _HOST_SEARCH_DEVICES:
+        # Reading a value costs nothing where the tensors are in host memory: the bracket
+        # is kept in Python floats, which saves the dozen tensor ops per step that keep it
+        # on a device (most of the fit's time on a CPU for validation-set sizes).
+        if not bool(valid):
+            raise ValueError(f"target holds classes outside [0, {z.shape[1]})")
+        host_offset = float(offset)
+        u = _golden_section(f, math.log(lo), math.log(hi), max_iter, _pick)
+        log_t = u if f(u) < f(0.0) else 0.0
+    else:
+        a = torch.tensor(math.log(lo), dtype=torch.float64, device=z.device)
+        b = torch.tensor(math.log(hi), dtype=torch.float64, device=z.device)
+        u = _golden_section(f, a, b, max_iter, torch.where)
+        zero = torch.zeros_like(u)
+        u = torch.where(f(u) < f(zero), u, zero)
+        (log_t,) = to_python([u], valid, z.shape[1])
+    return 1.0 if log_t is None else math.exp(log_t)
+
+
+#: Devices where :func:`fit_temperature` keeps its search bracket on the host.
+_HOST_SEARCH_DEVICES = ("cpu",)
+
+
+def _pick(condition: bool, a: float, b: float) -> float:
+    return a if condition else b
+
+
+def _golden_section(f: Callable, a: Any, b: Any, steps: int, pick: Callable) -> Any:
+    """Midpoint of the bracket left after ``steps`` golden-section steps on ``[a, b]``.
+
+    Written once for both representations of the bracket: Python floats with
+    ``pick = _pick``, or 0-dim device tensors with ``pick = torch.where``, where no
+    step waits for the device (the comparisons stay tensors).
+    """
     c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
     fc, fd = f(c), f(d)
-    for _ in range(max_iter):
+    for _ in range(steps):
         left = fc < fd  # the minimum lies in [a, d]; else in [c, b]
-        a, b = torch.where(left, a, c), torch.where(left, d, b)
-        new = torch.where(left, b - _GOLDEN * (b - a), a + _GOLDEN * (b - a))
+        a, b = pick(left, a, c), pick(left, d, b)
+        new = pick(left, b - _GOLDEN * (b - a), a + _GOLDEN * (b - a))
         f_new = f(new)
         c, fc, d, fd = (
-            torch.where(left, new, d),
-            torch.where(left, f_new, fd),
-            torch.where(left, c, new),
-            torch.where(left, fc, f_new),
+            pick(left, new, d),
+            pick(left, f_new, fd),
+            pick(left, c, new),
+            pick(left, fc, f_new),
         )
-    u = (a + b) / 2
-    zero = torch.zeros_like(u)
-    u = torch.where(f(u) < f(zero), u, zero)
-    (log_t,) = to_python([u], valid, z.shape[1])
-    return 1.0 if log_t is None else math.exp(log_t)
+    return (a + b) / 2
 
 
 def temperature_scaled_metrics(

@@ -26,8 +26,8 @@ from losslab.datasets.mixing import Mixing
 from losslab.metrics import (
     classification_metrics,
     fit_temperature,
+    metrics_and_reliability,
     noisy_label_diagnostics,
-    reliability_bins,
     temperature_scaled_metrics,
 )
 from losslab.runner import distributed
@@ -199,10 +199,14 @@ def evaluate(
     """
     out: dict[str, Any] = {}
     logits: dict[str, tuple[Tensor, Tensor]] = {}
+    reliability = None
     for split in ("val", "test"):
         if split in loaders:
             logits[split] = predict(model, loaders[split], autocast, ctx)
-            metrics = classification_metrics(*logits[split], n_bins)
+            if split == "test":
+                metrics, reliability = metrics_and_reliability(*logits[split], n_bins)
+            else:
+                metrics = classification_metrics(*logits[split], n_bins)
             out.update({f"{split}/{k}": v for k, v in metrics.items()})
     if "val" in logits and "test" in logits:
         temperature = fit_temperature(*logits["val"])
@@ -219,7 +223,6 @@ def evaluate(
             data.train.is_noisy.to(device),
         )
         out.update({f"train/{k.removeprefix('train_')}": v for k, v in diagnostics.items()})
-    reliability = reliability_bins(*logits["test"], n_bins) if "test" in logits else None
     return out, reliability
 
 

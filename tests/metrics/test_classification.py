@@ -22,9 +22,11 @@ from losslab.metrics import (
     expected_calibration_error,
     fit_temperature,
     max_calibration_error,
+    metrics_and_reliability,
     noisy_label_diagnostics,
     reliability_bins,
     target_rank,
+    temperature,
     temperature_scaled_metrics,
 )
 from tests.metrics import reference
@@ -228,9 +230,19 @@ def test_brier_score_per_sample():
     assert brier_score(p, torch.tensor([1, 0])).tolist() == [0.25 + 0.5625 + 0.0625, 0.0]
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_metrics_and_reliability_in_one_pass(case):
+    """The runner's one-pass call gives what the two separate calls give."""
+    z, y = map(torch.as_tensor, random_case(7, *case))
+    metrics, bins = metrics_and_reliability(z, y, n_bins=10)
+    assert metrics == classification_metrics(z, y, n_bins=10)
+    assert bins == reliability_bins(z, y, n_bins=10)
+
+
 HOST_CALLS = [
     lambda z, y: classification_metrics(z, y),
     lambda z, y: reliability_bins(z, y),
+    lambda z, y: metrics_and_reliability(z, y),
     lambda z, y: fit_temperature(z, y),
     lambda z, y: temperature_scaled_metrics(z, y, 1.5),
     lambda z, y: noisy_label_diagnostics(z, y, (y + 1) % 7, torch.arange(len(y)) % 3 == 0),
@@ -239,7 +251,12 @@ HOST_CALLS = [
 
 @pytest.mark.parametrize("call", HOST_CALLS)
 def test_a_single_host_transfer(monkeypatch, call):
-    """Everything stays a tensor until one ``tolist`` at the end."""
+    """Everything stays a tensor until one ``tolist`` at the end.
+
+    ``fit_temperature`` keeps its bracket on the host only for CPU tensors; emptying
+    the list of such devices runs the path taken on GPUs here.
+    """
+    monkeypatch.setattr(temperature, "_HOST_SEARCH_DEVICES", ())
     logits, target = torch.randn(64, 7), torch.randint(0, 7, (64,))
     calls: list[str] = []
     for name in ("tolist", "item", "__bool__", "__float__", "__int__", "__index__", "numpy"):

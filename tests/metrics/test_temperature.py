@@ -7,7 +7,12 @@ import pytest
 import torch
 from scipy.optimize import minimize_scalar
 
-from losslab.metrics import classification_metrics, fit_temperature, temperature_scaled_metrics
+from losslab.metrics import (
+    classification_metrics,
+    fit_temperature,
+    temperature,
+    temperature_scaled_metrics,
+)
 from tests.metrics import reference
 
 
@@ -103,6 +108,20 @@ def test_bad_arguments():
         fit_temperature(z, y, max_iter=-1)
     with pytest.raises(ValueError, match="outside"):
         fit_temperature(z, torch.tensor([0, 5, 0]))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_host_and_device_brackets_agree(monkeypatch, seed):
+    """The float bracket used for CPU tensors takes the same steps as the tensor one."""
+    gen = torch.Generator().manual_seed(seed)
+    n, k = 50 + 400 * seed, 2 + 7 * seed
+    logits = torch.randn(n, k, generator=gen) * (0.5 + seed)
+    target = torch.randint(0, k, (n,), generator=gen)
+    host = fit_temperature(logits, target)
+    monkeypatch.setattr(temperature, "_HOST_SEARCH_DEVICES", ())
+    assert fit_temperature(logits, target) == pytest.approx(host, rel=1e-12)
+    with pytest.raises(ValueError, match="outside"):
+        fit_temperature(logits, torch.full((n,), k))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
