@@ -12,10 +12,17 @@ cosine schedule and cross-entropy, and evaluate val and test once per epoch:
   full evaluation with all metrics and temperature scaling, the checkpoint and
   the metrics file).
 
-The two alternate ``--repeats`` times; the ratio is of the fastest repeat of
-each (the least disturbed by other work on the machine; medians are printed too). Fixed
-per-run costs outside the trainer (composing the config, building the data,
-the plots at the end) are reported beside it, not in the ratio.
+The two run in lockstep, an epoch of one and then an epoch of the other:
+other work on a shared machine changes its speed over seconds, and epochs a
+second apart see the same machine, where whole runs a minute apart do not.
+Each repeat is one ``losslab train`` run with an epoch of the bare loop after
+each of its epochs; its ratio is of the two sums of epoch times, and the ratio
+printed is the median over ``--repeats``. losslab writes each epoch's
+checkpoint in a background thread; here the bare epoch starts only when that
+write is done, and the wait counts as losslab's time (so the write is timed as
+if it were not overlapped). Fixed per-run costs outside the trainer (composing
+the config, building the data, the plots at the end) are reported beside the
+ratio (``losslab_whole_run_s``), not in it.
 
     python scripts/bench_overhead.py                  # CPU
     python scripts/bench_overhead.py --device cuda
@@ -47,43 +54,66 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bare_loop(args: argparse.Namespace, device: torch.device) -> float:
-    """Seconds for ``args.epochs`` epochs of the hand-written loop (train + val/test accuracy)."""
-    data = load_synthetic(**_data_kwargs(args))
-    x, y = data.train.x.to(device), data.train.y.to(device)
-    evals = [(s.x.to(device), s.y.to(device)) for s in (data.val, data.test)]
-    torch.manual_seed(args.seed)
-    model = MLP(data.input_shape, data.num_classes, width=args.width, depth=args.depth).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
-    n, bs = len(y), args.batch_size
-    _sync(device)
-    start = time.perf_counter()
-    for epoch in range(args.epochs):
-        model.train()
-        g = torch.Generator().manual_seed(args.seed * 1000 + epoch)
-        order = torch.randperm(n, generator=g).to(device)
-        for b in range(math.ceil(n / bs)):
-            idx = order[b * bs : (b + 1) * bs]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        sched.step()
-        model.eval()
+class BareLoop:
+    """The hand-written loop, driven a step or an epoch at a time from outside.
+
+    Each method times itself and adds its seconds to ``seconds``; set-up (data,
+    model, optimizer) happens in ``__init__``, untimed.
+    """
+
+    def __init__(self, args: argparse.Namespace, device: torch.device) -> None:
+        data = load_synthetic(**_data_kwargs(args))
+        self.x, self.y = data.train.x.to(device), data.train.y.to(device)
+        self.evals = [(s.x.to(device), s.y.to(device)) for s in (data.val, data.test)]
+        torch.manual_seed(args.seed)
+        self.model = MLP(data.input_shape, data.num_classes, width=args.width, depth=args.depth).to(
+            device
+        )
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=args.epochs)
+        self.seed, self.bs, self.device = args.seed, args.batch_size, device
+        self.steps_per_epoch = math.ceil(len(self.y) / self.bs)
+        self.epoch, self.done, self.seconds = 0, 0, 0.0
+        self.order = torch.empty(0)
+
+    def step(self) -> None:
+        """One training step (the first of an epoch also draws its order)."""
+        t0 = time.perf_counter()
+        if self.done == 0:
+            self.model.train()
+            g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+            self.order = torch.randperm(len(self.y), generator=g).to(self.device)
+        idx = self.order[self.done * self.bs : (self.done + 1) * self.bs]
+        loss = F.cross_entropy(self.model(self.x[idx]), self.y[idx])
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.done += 1
+        self.seconds += time.perf_counter() - t0
+
+    def end_epoch(self) -> None:
+        """The epoch's remaining steps, the schedule step and val/test accuracy."""
+        while self.done < self.steps_per_epoch:
+            self.step()
+        t0 = time.perf_counter()
+        self.sched.step()
+        self.model.eval()
         with torch.inference_mode():
             accs = [
                 (
-                    torch.cat([model(ex[i : i + 1024]) for i in range(0, len(ey), 1024)]).argmax(1)
+                    torch.cat(
+                        [self.model(ex[i : i + 1024]) for i in range(0, len(ey), 1024)]
+                    ).argmax(1)
                     == ey
                 )
                 .float()
                 .mean()
-                for ex, ey in evals
+                for ex, ey in self.evals
             ]
         [float(a) for a in accs]  # read once per epoch, like any logger would
-    _sync(device)
-    return time.perf_counter() - start
+        _sync(self.device)
+        self.epoch, self.done = self.epoch + 1, 0
+        self.seconds += time.perf_counter() - t0
 
 
 def _data_kwargs(args: argparse.Namespace) -> dict:
@@ -95,14 +125,50 @@ def _data_kwargs(args: argparse.Namespace) -> dict:
     }
 
 
-def losslab_run(args: argparse.Namespace, device: torch.device, run_dir: Path) -> dict:
-    """Trainer seconds and whole-run seconds of ``losslab train`` with the same settings."""
+def interleaved_run(
+    args: argparse.Namespace, device: torch.device, run_dir: Path, chunk: int
+) -> dict:
+    """One ``losslab train`` run with the bare loop interleaved: ``chunk`` bare steps
+    after every ``chunk`` losslab steps, or (``chunk=0``) a bare epoch after each
+    losslab epoch.
+
+    losslab's seconds are those of ``fit`` less the bare loop's. At the end of
+    each epoch the bare loop waits for losslab's checkpoint write, which counts
+    as losslab's time.
+    """
     from losslab.runner import app, loop
 
-    timed: dict[str, float] = {}
+    bare = BareLoop(args, device)
+    writers: list[loop.RecordWriter] = []
+    timed = {"fit": 0.0}
+
+    class TrackedWriter(loop.RecordWriter):
+        def __init__(self, *a, **k) -> None:
+            super().__init__(*a, **k)
+            writers.append(self)
+
     fit = loop.fit
 
     def timed_fit(*a, **k):
+        reporter = k["reporter"]
+        step, epoch_end = reporter.step, reporter.epoch_end
+        count = [0]
+
+        def after_step() -> None:
+            count[0] += 1
+            if chunk and count[0] % chunk == 0:
+                for _ in range(min(chunk, bare.steps_per_epoch - bare.done)):
+                    bare.step()
+            step()
+
+        def after_epoch(record: dict) -> None:
+            count[0] = 0
+            writers[-1].wait()
+            _sync(device)
+            bare.end_epoch()
+            epoch_end(record)
+
+        reporter.step, reporter.epoch_end = after_step, after_epoch
         _sync(device)
         t0 = time.perf_counter()
         out = fit(*a, **k)
@@ -110,7 +176,7 @@ def losslab_run(args: argparse.Namespace, device: torch.device, run_dir: Path) -
         timed["fit"] = time.perf_counter() - t0
         return out
 
-    loop.fit = timed_fit
+    loop.fit, loop.RecordWriter = timed_fit, TrackedWriter
     t0 = time.perf_counter()
     try:
         code = app.launch(
@@ -132,11 +198,13 @@ def losslab_run(args: argparse.Namespace, device: torch.device, run_dir: Path) -
             ]
         )
     finally:
-        loop.fit = fit
-    total = time.perf_counter() - t0
+        loop.fit, loop.RecordWriter = fit, TrackedWriter.__base__
+    total = time.perf_counter() - t0 - bare.seconds
     if code != 0:
         raise SystemExit(f"losslab train failed (exit {code}); see {run_dir}/train.log")
-    return {"fit": timed["fit"], "total": total}
+    if bare.epoch != args.epochs:
+        raise SystemExit(f"the bare loop ran {bare.epoch} epochs, not {args.epochs}")
+    return {"losslab": timed["fit"] - bare.seconds, "bare": bare.seconds, "total": total}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -151,41 +219,45 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--chunk",
+        type=int,
+        default=None,
+        help="steps per turn; 0: an epoch per turn (default: 16 on the CPU, 0 on a GPU)",
+    )
     args = p.parse_args(argv)
     device = torch.device(args.device)
+    chunk = args.chunk if args.chunk is not None else (16 if device.type == "cpu" else 0)
 
-    bare_times, fit_times, totals = [], [], []
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
         # Warm-up of both sides (allocator, lazily loaded kernels, imports), not timed.
-        bare_loop(args, device)
-        losslab_run(args, device, Path(tmp) / "warm-up")
+        interleaved_run(args, device, Path(tmp) / "warm-up", chunk)
         for r in range(args.repeats):
-            bare_times.append(bare_loop(args, device))
-            timing = losslab_run(args, device, Path(tmp) / f"run{r}")
-            fit_times.append(timing["fit"])
-            totals.append(timing["total"])
+            runs.append(interleaved_run(args, device, Path(tmp) / f"run{r}", chunk))
+            bare, ours = runs[-1]["bare"], runs[-1]["losslab"]
             print(
-                f"repeat {r + 1}: bare {bare_times[-1]:.3f} s, losslab trainer "
-                f"{fit_times[-1]:.3f} s (whole run {totals[-1]:.3f} s)",
+                f"repeat {r + 1}: bare {bare:.3f} s, losslab trainer {ours:.3f} s "
+                f"(ratio {ours / bare:.4f}; whole run {runs[-1]['total']:.3f} s)",
                 file=sys.stderr,
             )
-    bare, ours = min(bare_times), min(fit_times)
+    ratios = [run["losslab"] / run["bare"] for run in runs]
     result = {
         "benchmark": "overhead",
-        "ratio": round(ours / bare, 4),
-        "median_ratio": round(statistics.median(fit_times) / statistics.median(bare_times), 4),
-        "bare_s": round(bare, 4),
-        "losslab_trainer_s": round(ours, 4),
-        "losslab_whole_run_s": round(statistics.median(totals), 4),
+        "ratio": round(statistics.median(ratios), 4),
+        "ratio_range": [round(min(ratios), 4), round(max(ratios), 4)],
+        "interleave": f"{chunk} steps" if chunk else "epochs",
+        "bare_s": round(statistics.median(run["bare"] for run in runs), 4),
+        "losslab_trainer_s": round(statistics.median(run["losslab"] for run in runs), 4),
+        "losslab_whole_run_s": round(statistics.median(run["total"] for run in runs), 4),
         "device": str(device),
         "threads": torch.get_num_threads(),
         "epochs": args.epochs,
-        "train_samples": None,
+        "train_samples": len(load_synthetic(**_data_kwargs(args)).train.y),
         "batch_size": args.batch_size,
         "model": f"MLP {args.features}-{'-'.join([str(args.width)] * args.depth)}-{args.classes}",
         "torch": torch.__version__,
     }
-    result["train_samples"] = len(load_synthetic(**_data_kwargs(args)).train.y)
     print(json.dumps(result))
     return result
 

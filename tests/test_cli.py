@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import losslab
+from losslab.runner import preflight
 from tests.conftest import run_cli
 
 
@@ -120,6 +121,26 @@ def test_setting_a_regularizer_key_without_selecting_it_says_how(tmp_path):
     out = run_cli("train", "regularizer.entropy.weight=0.5", cwd=tmp_path)
     assert out.returncode == 2
     assert "'regularizer.entropy.weight'" in out.stderr and "regularizer=[entropy]" in out.stderr
+
+
+def test_valid_keys_are_checked_without_listing_config_groups(monkeypatch):
+    """Listing a group's options copies Hydra's config repository (a tenth of a second
+    each); the check lists them for a selected group and for a bad key, never per key."""
+    listed: list[str] = []
+    real = preflight.group_options
+
+    def spy(loader, group):
+        listed.append(group)
+        return real(loader, group)
+
+    monkeypatch.setattr(preflight, "group_options", spy)
+    keys = ["trainer.epochs=2", "trainer.batch_size=8", "model.width=16", "seed=3"]
+    assert preflight.check_argv(["loss=ce", *keys]) is None
+    assert listed == ["loss"]
+    listed.clear()
+    message = preflight.check_argv([*keys, "model.resnet18=1", "trainer.epochz=1"])
+    assert "select it with 'model=[resnet18]'" in message and "trainer.epochz" in message
+    assert sorted(set(listed)) == ["model"]
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "--cfg", "job"]])

@@ -9,6 +9,8 @@ the valid choices, and it checks every value of a sweep
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -62,8 +64,13 @@ def _option_names(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-def _missing_key(cfg: DictConfig, key: str, group_options: dict[str, list[str]]) -> str | None:
-    """Why ``key`` does not name a config value, or None when it does."""
+def _missing_key(cfg: DictConfig, key: str, options_of: Callable[[str], list[str]]) -> str | None:
+    """Why ``key`` does not name a config value, or None when it does.
+
+    ``options_of(name)`` lists the options of a config group (none for a name
+    that is not one), for the hint when the key is one; it is called only for a
+    missing key.
+    """
     node: Any = cfg
     path: list[str] = []
     for part in key.split("."):
@@ -75,7 +82,7 @@ def _missing_key(cfg: DictConfig, key: str, group_options: dict[str, list[str]])
             valid = ", ".join(sorted(str(k) for k in node)) or "(none)"
             message = f"unknown config key '{key}'. Valid keys {where}: {valid}"
             group = ".".join(path)
-            if part in group_options.get(group, []):
+            if part in options_of(group):
                 message += f". '{part}' is an option of {group}: select it with '{group}=[{part}]'"
             return message
         node = node._get_node(part)
@@ -157,10 +164,15 @@ def check_argv(argv: list[str]) -> str | None:
             cfg = compose(config_name=CONFIG_NAME, overrides=selections)
         except Exception:
             return None  # let Hydra report what it cannot compose
+
+        @functools.cache
+        def options_of(name: str) -> list[str]:  # each listing copies Hydra's repository
+            return group_options(loader, name) if name in groups else []
+
         for key in keys:
             if key.split(".")[0] in swept:
                 continue  # depends on which swept option is composed
-            problem = _missing_key(cfg, key, {g: group_options(loader, g) for g in groups})
+            problem = _missing_key(cfg, key, options_of)
             if problem:
                 problems.append(problem)
     return "\n".join(problems) or None

@@ -12,8 +12,9 @@ import os
 import platform
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 RESULTS = "results.json"
 METRICS = "metrics.jsonl"
@@ -39,20 +40,32 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix."""
+def atomic_write(path: Path, write: Callable[[BinaryIO], Any], durable: bool = True) -> None:
+    """Write ``path`` through ``write(file)`` so that readers see the old or the new
+    file, never a mix.
+
+    The rename is atomic for every process, so a killed or preempted run leaves
+    one whole file either way. ``durable`` also fsyncs the data before the rename,
+    which it needs to survive a crash of the machine itself.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+    """:func:`atomic_write` of ``data``."""
+    atomic_write(path, lambda f: f.write(data), durable)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -61,10 +74,10 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (text + "\n").encode())
 
 
-def write_metrics(path: Path, history: list[dict]) -> None:
+def write_metrics(path: Path, history: list[dict], durable: bool = True) -> None:
     """Atomically (re)write metrics.jsonl: one JSON object per evaluation."""
     lines = [json.dumps(_finite(h), default=_json_default, allow_nan=False) for h in history]
-    atomic_write_bytes(path, ("\n".join(lines) + "\n" if lines else "").encode())
+    atomic_write_bytes(path, ("\n".join(lines) + "\n" if lines else "").encode(), durable)
 
 
 def read_json(path: Path) -> dict | None:

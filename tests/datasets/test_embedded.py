@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from losslab.datasets import digits
 from losslab.datasets.base import stratified_split
 from losslab.datasets.digits import load_digits
 from losslab.datasets.synthetic import load_synthetic
@@ -21,6 +22,18 @@ def test_digits_shape_size_and_split():
     # standardised with training statistics
     assert abs(float(data.train.x.mean())) < 1e-4
     assert abs(float(data.train.x.std()) - 1) < 1e-3
+
+
+def test_digits_file_is_read_as_scikit_learn_reads_it(monkeypatch):
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    want = sk_load_digits()
+    images, target = digits._digits_arrays()
+    assert np.array_equal(images, want.images) and np.array_equal(target, want.target)
+    # where scikit-learn's file is not found, its loader gives the same arrays
+    monkeypatch.setattr(digits.importlib.util, "find_spec", lambda name: None)
+    fallback_images, fallback_target = digits._digits_arrays()
+    assert np.array_equal(fallback_images, images) and np.array_equal(fallback_target, target)
 
 
 def test_digits_split_is_stratified_and_disjoint():
