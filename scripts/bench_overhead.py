@@ -12,17 +12,23 @@ cosine schedule and cross-entropy, and evaluate val and test once per epoch:
   full evaluation with all metrics and temperature scaling, the checkpoint and
   the metrics file).
 
-The two run in lockstep, an epoch of one and then an epoch of the other:
-other work on a shared machine changes its speed over seconds, and epochs a
-second apart see the same machine, where whole runs a minute apart do not.
-Each repeat is one ``losslab train`` run with an epoch of the bare loop after
-each of its epochs; its ratio is of the two sums of epoch times, and the ratio
-printed is the median over ``--repeats``. losslab writes each epoch's
-checkpoint in a background thread; here the bare epoch starts only when that
-write is done, and the wait counts as losslab's time (so the write is timed as
-if it were not overlapped). Fixed per-run costs outside the trainer (composing
-the config, building the data, the plots at the end) are reported beside the
-ratio (``losslab_whole_run_s``), not in it.
+The two are interleaved in one process: other work on a shared machine
+changes its speed by 10-20 % over seconds, so whole runs timed one after the
+other differ by more than the overhead measured, while stretches a fraction of a
+second apart see the same machine. Each repeat is one ``losslab train`` run in
+which the bare loop takes ``--chunk`` steps after every ``--chunk`` of losslab's
+(16 on the CPU), or an epoch after each of losslab's epochs (``--chunk 0``, the
+default on a GPU, where timing a few steps would need the host to wait for the
+device). Chunks rather than single steps: alternating every step makes both
+loops refill the caches at every step, a cost common to both that pulls the
+ratio toward 1. The bare loop's time is the sum of its timed steps and
+evaluations, losslab's the time of ``fit`` less the bare loop's. losslab writes
+each epoch's checkpoint in a background thread; the bare loop's evaluation
+starts only when that write is done, and the wait counts as losslab's time (the
+write is timed as if it were not overlapped). The ratio printed is the median
+over ``--repeats`` of the repeats' ratios. Fixed per-run costs outside the
+trainer (composing the config, building the data, the plots at the end) are
+reported beside it (``losslab_whole_run_s``), not in it.
 
     python scripts/bench_overhead.py                  # CPU
     python scripts/bench_overhead.py --device cuda
