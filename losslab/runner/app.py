@@ -343,7 +343,7 @@ def launch(argv: list[str]) -> int:
     overrides, into that directory): it continues from the last checkpoint.
     """
     from losslab.runner import sweep
-    from losslab.runner.preflight import check_argv
+    from losslab.runner.preflight import HELP_FLAGS, check_argv, one_repository_copy
 
     try:
         argv = resume_argv(argv)
@@ -371,7 +371,11 @@ def launch(argv: list[str]) -> int:
     saved = sys.argv
     sys.argv = ["losslab train", *argv]
     try:
-        _hydra_main()
+        if any(flag in argv for flag in HELP_FLAGS):
+            with one_repository_copy():
+                _hydra_main()
+        else:
+            _hydra_main()
     except SystemExit as exc:  # Hydra's own reporting of a bad command line
         return exc.code if isinstance(exc.code, int) else 1
     finally:
