@@ -101,8 +101,7 @@ def fit_temperature(
         # Reading a value costs nothing where the tensors are in host memory: the bracket
         # is kept in Python floats, which saves the dozen tensor ops per step that keep it
         # on a device (most of the fit's time on a CPU for validation-set sizes).
-        if not bool(valid):
-            raise ValueError(f"target holds classes outside [0, {z.shape[1]})")
+        to_python([], valid, z.shape[1])  # raises on targets outside [0, K)
         host_offset = float(offset)
         u = _golden_section(f, math.log(lo), math.log(hi), max_iter, _pick)
         log_t = u if f(u) < f(0.0) else 0.0

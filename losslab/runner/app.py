@@ -9,6 +9,7 @@ sweep down, and :func:`launch` turns failures into a non-zero exit code.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -371,10 +372,8 @@ def launch(argv: list[str]) -> int:
     saved = sys.argv
     sys.argv = ["losslab train", *argv]
     try:
-        if any(flag in argv for flag in HELP_FLAGS):
-            with one_repository_copy():
-                _hydra_main()
-        else:
+        helping = any(flag in argv for flag in HELP_FLAGS)
+        with one_repository_copy() if helping else contextlib.nullcontext():
             _hydra_main()
     except SystemExit as exc:  # Hydra's own reporting of a bad command line
         return exc.code if isinstance(exc.code, int) else 1

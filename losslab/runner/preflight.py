@@ -53,12 +53,11 @@ def one_repository_copy() -> Iterator[None]:
         from hydra._internal.config_loader_impl import ConfigLoaderImpl
         from hydra.core.object_type import ObjectType
     except ImportError:
-        yield
-        return
-    original = ConfigLoaderImpl.get_group_options
+        ConfigLoaderImpl = None
     if not hasattr(ConfigLoaderImpl, "_parse_overrides_and_create_caching_repo"):
         yield
         return
+    original = ConfigLoaderImpl.get_group_options
     copies: dict[tuple, Any] = {}
 
     def get_group_options(
@@ -218,7 +217,7 @@ def check_argv(argv: list[str]) -> str | None:
             return None  # let Hydra report what it cannot compose
 
         @functools.cache
-        def options_of(name: str) -> list[str]:  # each listing copies Hydra's repository
+        def options_of(name: str) -> list[str]:  # listed for a missing key only, once
             return group_options(loader, name) if name in groups else []
 
         for key in keys:
