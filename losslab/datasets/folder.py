@@ -35,6 +35,8 @@ from losslab.datasets.base import (
     bundle_with_official_test,
     check_declared,
 )
+from losslab.datasets.loader import MEMORY_LIMIT_MB
+from losslab.datasets.loader import check_memory_limit as _check_limit
 from losslab.datasets.vision import (
     check_image_shape,
     check_labels,
@@ -277,7 +279,7 @@ def kmnist49(
         ),
         info={
             "source": str(folder),
-            "loader": loader,
+            "loader_requested": loader,  # the runner records the path used as "loader"
             "normalisation": {"mean": list(mean), "std": list(std), "from": "train split"},
         },
     )
@@ -341,7 +343,7 @@ def tiny_imagenet(
     split_seed: int = 0,
     val_fraction: float = 0.1,
     loader: str = "auto",
-    memory_limit_mb: float = 4096,
+    memory_limit_mb: float = MEMORY_LIMIT_MB,
 ) -> DataBundle:
     """Tiny-ImageNet: 100,000 training and 10,000 labelled validation colour images,
     64x64, 200 classes; the labelled validation set is the test split (the official
@@ -453,7 +455,7 @@ def tiny_imagenet(
         transform=transform,
         info={
             "source": str(folder),
-            "loader": loader,
+            "loader_requested": loader,  # the runner records the path used as "loader"
             "memory_limit_mb": memory_limit_mb,
             "classes": "wnids.txt, sorted",
         },
@@ -473,16 +475,11 @@ def _scan_split(directory: Path) -> dict[str, list[Path]]:
 
 
 def check_memory_limit(name: str, memory_limit_mb: float) -> None:
-    """Fail clearly unless ``memory_limit_mb`` is a number >= 0."""
-    if (
-        isinstance(memory_limit_mb, bool)
-        or not isinstance(memory_limit_mb, int | float)
-        or memory_limit_mb < 0
-    ):
-        raise ValueError(
-            f"dataset '{name}': dataset.memory_limit_mb={memory_limit_mb!r} is invalid: "
-            "use a number of MiB >= 0"
-        )
+    """Fail clearly unless ``memory_limit_mb`` is a number >= 0 (the loader's own rule)."""
+    try:
+        _check_limit(memory_limit_mb)
+    except ValueError as exc:
+        raise ValueError(f"dataset '{name}': {exc}") from None
 
 
 def _stats_option(name: str, key: str, value: Sequence[float] | None, channels: int) -> tuple:
@@ -513,7 +510,7 @@ def imagefolder(
     split_seed: int = 0,
     val_fraction: float = 0.1,
     loader: str = "auto",
-    memory_limit_mb: float = 4096,
+    memory_limit_mb: float = MEMORY_LIMIT_MB,
 ) -> DataBundle:
     """Any image classification set stored as one folder per class.
 
@@ -654,7 +651,7 @@ def imagefolder(
         info={
             "source": str(base),
             "test_dir": test_dir.name,
-            "loader": loader,
+            "loader_requested": loader,  # the runner records the path used as "loader"
             "memory_limit_mb": memory_limit_mb,
             "classes": classes,
             "normalisation": {"mean": list(stats[0]), "std": list(stats[1]), "from": origin},

@@ -1,11 +1,22 @@
-"""Image classification data sets from Hugging Face ``datasets``: hub ids or local folders.
+"""Classification data sets from Hugging Face ``datasets``: hub ids or local folders.
 
-Images are converted to the declared channels (``RGB`` or ``L``) and size and
-kept as uint8 ``[N, C, H, W]``; scaling to ``[0, 1]``, per-channel
-normalisation and training augmentation happen per batch on the training
-device (:class:`~losslab.datasets.base.BatchTransform`). Data sets whose
-pixels would not fit in ``memory_limit_mb`` are served as a lazy
-:class:`~losslab.datasets.base.ImageSource` that decodes on demand.
+One column holds the inputs, served in the dtype that keeps them exact:
+
+* pixels (an ``Image`` column, or integer arrays with ``input_shape [C, H, W]``)
+  are converted to the declared channels (``RGB`` or ``L``) and size and kept as
+  uint8 ``[N, C, H, W]``; scaling by 1/255 happens per batch;
+* numbers (float or boolean arrays, or integer arrays with any other shape, e.g.
+  feature vectors ``[d]``) are served as float32 of exactly the declared shape,
+  unscaled.
+
+A conversion that would change a value (a pixel outside 0..255, an integer that
+float32 cannot hold, a missing value, a float array of another size) is an error
+that names the column, the row and the value; nothing is rounded or clipped.
+Normalisation (per channel, or per feature for vectors) and training
+augmentation happen per batch on the training device
+(:class:`~losslab.datasets.base.BatchTransform`). Inputs are read into memory or
+served as a lazy :class:`~losslab.datasets.base.ImageSource` as
+:func:`~losslab.datasets.loader.choose_loader` decides for ``dataset.loader``.
 
 The Hugging Face package is imported when a data set is loaded, never at
 import of this module.
@@ -15,9 +26,8 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,42 +43,45 @@ from losslab.datasets.base import (
     Split,
     bundle_with_official_test,
 )
+from losslab.datasets.loader import (
+    MEMORY_LIMIT_MB,
+    check_loader,
+    check_memory_limit,
+    choose_loader,
+    nbytes,
+)
 
 log = logging.getLogger(__name__)
 
 #: Image modes by number of channels.
 MODES = {1: "L", 3: "RGB"}
 
-#: Images decoded per batch when a split is read into memory.
+#: Rows converted per batch when a split is read into memory.
 _READ_BATCH = 512
 
-
-def to_chw_uint8(item: Any, shape: Sequence[int]) -> np.ndarray:
-    """One image as a uint8 array ``[C, H, W]`` of ``shape``.
-
-    Accepts a PIL image (the ``Image`` feature), an undecoded ``{"bytes", "path"}``
-    record, or an array ``[H, W]``, ``[H, W, C]`` or ``[C, H, W]`` (read as
-    channels-first when the first axis has 1, 3 or 4 entries and the last has
-    not, or fewer). Float arrays with values in ``[0, 1]`` are scaled by 255;
-    other values are rounded and clipped to ``0..255``. The image is converted to
-    ``RGB`` (C=3) or ``L`` (C=1) and resized to ``H x W`` with bilinear filtering
-    when its size differs.
-    """
-    c, h, w = (int(s) for s in shape)
-    if isinstance(item, Mapping) and ("bytes" in item or "path" in item):
-        item = Image.open(io.BytesIO(item["bytes"]) if item.get("bytes") else item["path"])
-    if not isinstance(item, Image.Image):
-        item = Image.fromarray(_hwc_uint8(np.asarray(item)))
-    if item.mode != MODES[c]:
-        item = item.convert(MODES[c])
-    if item.size != (w, h):
-        item = item.resize((w, h), Image.Resampling.BILINEAR)
-    arr = np.array(item, dtype=np.uint8)  # a writable copy
-    return np.ascontiguousarray(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+#: Integers up to this magnitude are exact in float32 (its 24-bit significand).
+FLOAT32_EXACT = 2**24
 
 
-def _hwc_uint8(a: np.ndarray) -> np.ndarray:
-    """An array image as ``[H, W]`` or ``[H, W, C]`` uint8, ready for ``Image.fromarray``."""
+def _first_bad(mask: np.ndarray) -> int:
+    """Index of the first row of a ``[B, ...]`` boolean mask with a True entry."""
+    return int(np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1))[0])
+
+
+def _pixel_array(a: np.ndarray, where: str) -> np.ndarray:
+    """An integer array image as ``[H, W]`` or ``[H, W, C]`` uint8, ready for ``Image.fromarray``."""
+    if a.dtype.kind not in "iu":
+        raise ValueError(
+            f"{where} holds an array of {a.dtype}, not integer pixels: float and boolean "
+            f"arrays are served as float32 values (see Inputs)"
+        )
+    if a.size and (a.min() < 0 or a.max() > 255):
+        bad = a.min() if a.min() < 0 else a.max()
+        raise ValueError(
+            f"{where} holds the pixel value {bad}, outside 0..255: integer arrays with "
+            f"dataset.input_shape=[C, H, W] are served as uint8 images, and clipping would "
+            f"change them; store the column as floats to serve its values unchanged"
+        )
     channels = (1, 3, 4)
     if (
         a.ndim == 3
@@ -79,88 +92,259 @@ def _hwc_uint8(a: np.ndarray) -> np.ndarray:
     if a.ndim == 3 and a.shape[-1] == 1:
         a = a[..., 0]
     if a.ndim not in (2, 3):
-        raise ValueError(f"an image array must be [H, W], [H, W, C] or [C, H, W], got {a.shape}")
-    if a.dtype != np.uint8:
-        a = a.astype(np.float64)
-        if a.size and np.nanmax(a) <= 1.0 and np.nanmin(a) >= 0.0:
-            a = a * 255.0
-        a = np.clip(np.rint(a), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(a)
+        raise ValueError(
+            f"{where}: an image array must be [H, W], [H, W, C] or [C, H, W], got {list(a.shape)}"
+        )
+    return np.ascontiguousarray(a, dtype=np.uint8)
 
 
-def _image_column(ds: Any, key: str) -> Any:
-    """Only the image column: decoded PIL images, or numpy arrays for array features."""
+def to_chw_uint8(item: Any, shape: Sequence[int], where: str = "an image") -> np.ndarray:
+    """One image as a uint8 array ``[C, H, W]`` of ``shape``.
+
+    Accepts a PIL image (the ``Image`` feature), an undecoded ``{"bytes", "path"}``
+    record, or an integer array ``[H, W]``, ``[H, W, C]`` or ``[C, H, W]`` (read as
+    channels-first when the first axis has 1, 3 or 4 entries and the last has
+    not, or fewer) with values in ``0..255``. The image is converted to ``RGB``
+    (C=3) or ``L`` (C=1) and resized to ``H x W`` with bilinear filtering when its
+    size differs.
+
+    Raises:
+        ValueError: a float or boolean array (not pixels: see :class:`Inputs`), or
+            values outside ``0..255``; ``where`` names the item in the message.
+    """
+    c, h, w = (int(s) for s in shape)
+    if isinstance(item, Mapping) and ("bytes" in item or "path" in item):
+        item = Image.open(io.BytesIO(item["bytes"]) if item.get("bytes") else item["path"])
+    if not isinstance(item, Image.Image):
+        item = Image.fromarray(_pixel_array(np.asarray(item), where))
+    if item.mode != MODES[c]:
+        item = item.convert(MODES[c])
+    if item.size != (w, h):
+        item = item.resize((w, h), Image.Resampling.BILINEAR)
+    arr = np.array(item, dtype=np.uint8)  # a writable copy
+    return np.ascontiguousarray(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+
+
+def _as_declared(a: np.ndarray, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """A batch ``[B, *stored]`` in the layout ``[B, *shape]``: as stored, or, for
+    ``shape = (C, H, W)``, from ``[B, H, W, C]`` or (C=1) ``[B, H, W]``; never resized."""
+    stored = tuple(a.shape[1:])
+    if stored == shape:
+        return a
+    if stored == () and shape == (1,):  # one number per row
+        return a[:, None]
+    if len(shape) == 3:
+        c, h, w = shape
+        if stored == (h, w, c):
+            return a.transpose(0, 3, 1, 2)
+        if c == 1 and stored == (h, w):
+            return a[:, None]
+    raise ValueError(
+        f"{where} holds arrays of shape {list(stored)} but dataset.input_shape={list(shape)}: "
+        f"numeric arrays are served as they are stored, never resized; set "
+        f"dataset.input_shape={list(stored)}"
+    )
+
+
+def to_float32(batch: Any, shape: Sequence[int], where: str, first_row: int = 0) -> np.ndarray:
+    """Rows of numbers as one float32 array ``[B, *shape]``, or an error if any value changes.
+
+    Float values are kept (float64 is rounded to float32, the precision training
+    uses); integers must have magnitude at most :data:`FLOAT32_EXACT`; booleans
+    become 0 and 1. NaN, infinity and float64 values beyond the float32 range are
+    errors, as are rows of different shapes and non-numeric values. ``where``
+    names the column, ``first_row`` the row of ``batch[0]``, in messages.
+    """
+    shape = tuple(int(s) for s in shape)
+    a = np.asarray(batch)
+    if a.dtype == object:  # rows of different shapes, or nested non-numeric values
+        try:
+            a = np.stack([np.asarray(row) for row in batch])
+        except ValueError:
+            sizes = sorted({np.shape(row) for row in batch})
+            raise ValueError(
+                f"{where} holds rows of different shapes {[list(s) for s in sizes[:4]]}; "
+                f"every row must have dataset.input_shape={list(shape)}"
+            ) from None
+    if a.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{where} holds {a.dtype} values (row {first_row}: {np.ravel(a[:1])[:3].tolist()}), "
+            f"not numbers or images"
+        )
+    a = _as_declared(a, shape, where)
+    if a.dtype.kind in "iu" and a.size:
+        big = np.abs(a.astype(np.float64)) > FLOAT32_EXACT
+        if big.any():
+            r = _first_bad(big)
+            raise ValueError(
+                f"{where}, row {first_row + r}, holds the integer {a[r][big[r]].flat[0]}, which "
+                f"float32 cannot represent exactly (magnitude above 2**24 = {FLOAT32_EXACT}); "
+                f"shift or rescale the column before saving the data set"
+            )
+    with np.errstate(over="ignore"):  # float64 beyond the float32 range: reported below
+        out = a.astype(np.float32)
+    if a.dtype.kind == "f" and out.size:
+        bad = ~np.isfinite(out)
+        if bad.any():
+            r = _first_bad(bad)
+            value = a[r][bad[r]].flat[0]
+            if np.isfinite(value):
+                what = f"{value}, beyond the float32 range; rescale the column"
+            elif np.isnan(value):
+                what = "NaN (a missing value); fill in or drop missing values"
+            else:
+                what = f"{value}; replace infinite values"
+            raise ValueError(
+                f"{where}, row {first_row + r}, holds {what} before saving the data set"
+            )
+    return np.ascontiguousarray(out)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """How the input column becomes model inputs of ``shape``.
+
+    Attributes:
+        key: the column.
+        shape: the declared input shape.
+        pixels: uint8 images (an ``Image`` column, or integer arrays with a
+            ``[C, H, W]`` shape); otherwise float32 values.
+    """
+
+    key: str
+    shape: tuple[int, ...]
+    pixels: bool
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.uint8 if self.pixels else torch.float32
+
+    @property
+    def scale(self) -> float:
+        """Multiplier that brings stored values to model inputs (before normalisation)."""
+        return 1 / 255 if self.pixels else 1.0
+
+    def convert(self, items: Any, split: str, first_row: int = 0) -> np.ndarray:
+        """Column values ``items`` (rows ``first_row...`` of ``split``) as ``[B, *shape]``."""
+        where = f"column {self.key!r} of split {split!r}"
+        if not self.pixels:
+            return to_float32(items, self.shape, where, first_row)
+        out = np.empty((len(items), *self.shape), dtype=np.uint8)
+        for j, item in enumerate(items):
+            out[j] = to_chw_uint8(item, self.shape, f"{where}, row {first_row + j},")
+        return out
+
+
+def _column(ds: Any, key: str) -> Any:
+    """Only the input column: decoded images, or numpy arrays in their stored dtype."""
     import datasets
 
     column = ds.select_columns([key])
     if not isinstance(ds.features[key], datasets.Image):
-        column = column.with_format("numpy")
+        column = column.with_format("numpy", dtype=None)  # not the formatter's float32/int64
     return column
 
 
-class HFImageSource:
-    """The images of one Hugging Face split, decoded on demand (see :class:`ImageSource`).
+def inspect_inputs(ds: Any, key: str, shape: Sequence[int], split: str) -> Inputs:
+    """Whether column ``key`` of ``ds`` holds pixels or numbers, checked against ``shape``."""
+    import datasets
 
-    Picklable, so DataLoader workers can decode in parallel: a data set read
+    shape = tuple(int(s) for s in shape)
+    image_shape = len(shape) == 3
+    hint = ""
+    if isinstance(ds.features[key], datasets.Image):
+        pixels, kind = True, "an Image column"
+    else:
+        first = _column(ds, key)[0][key] if len(ds) else np.zeros(shape)
+        if isinstance(first, Mapping) and ("bytes" in first or "path" in first):
+            pixels, kind = True, "a column of encoded images"
+        else:
+            dtype = np.asarray(first).dtype
+            pixels, kind = image_shape and dtype.kind in "iu", f"a column of {dtype} arrays"
+            hint = "; or store the column as floats to serve it unchanged in any shape"
+    if pixels and (not image_shape or shape[0] not in MODES):
+        raise ValueError(
+            f"dataset.image_key={key!r} is {kind} (split {split!r}), served as uint8 images: "
+            f"dataset.input_shape must be [C, H, W] with C one of {sorted(MODES)} "
+            f"(1: grayscale L, 3: RGB), got {list(shape)}{hint}"
+        )
+    return Inputs(key, shape, pixels)
+
+
+class HFImageSource:
+    """The inputs of one Hugging Face split, converted on demand (see :class:`ImageSource`).
+
+    Picklable, so DataLoader workers can convert in parallel: a data set read
     from disk is memory-mapped, not copied.
 
     Args:
         dataset: a ``datasets.Dataset``.
-        image_key: its image column.
-        shape: ``(C, H, W)`` of the served images.
+        image_key: its input column.
+        shape: the served shape (``(C, H, W)`` for images, e.g. ``(d,)`` for vectors).
+        split: the split's name, for messages.
     """
 
-    def __init__(self, dataset: Any, image_key: str, shape: Sequence[int]) -> None:
-        self.column = _image_column(dataset, image_key)
-        self.key = image_key
-        self.shape = tuple(int(s) for s in shape)
+    def __init__(
+        self, dataset: Any, image_key: str, shape: Sequence[int], split: str = "train"
+    ) -> None:
+        self.inputs = inspect_inputs(dataset, image_key, shape, split)
+        self.column = _column(dataset, image_key)
+        self.split = split
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.inputs.shape
 
     def __len__(self) -> int:
         return len(self.column)
 
     def __getitem__(self, i: int) -> Tensor:
-        return torch.from_numpy(to_chw_uint8(self.column[int(i)][self.key], self.shape))
+        item = self.column[int(i)][self.inputs.key]
+        return torch.from_numpy(self.inputs.convert([item], self.split, int(i))[0])
 
 
-def read_images(dataset: Any, image_key: str, shape: Sequence[int]) -> Tensor:
-    """Every image of a Hugging Face split as one uint8 tensor ``[N, C, H, W]``."""
-    out = torch.empty((len(dataset), *(int(s) for s in shape)), dtype=torch.uint8)
+def read_inputs(source: HFImageSource) -> Tensor:
+    """Every row of a source's split as one tensor ``[N, *shape]``, converted in batches."""
+    inputs = source.inputs
+    out = torch.empty((len(source), *inputs.shape), dtype=inputs.dtype)
     i = 0
-    for batch in _image_column(dataset, image_key).iter(batch_size=_READ_BATCH):
-        for item in batch[image_key]:
-            out[i] = torch.from_numpy(to_chw_uint8(item, shape))
-            i += 1
+    for batch in source.column.iter(batch_size=_READ_BATCH):
+        values = inputs.convert(batch[inputs.key], source.split, i)
+        out[i : i + len(values)] = torch.from_numpy(values)
+        i += len(values)
     return out
 
 
-def channel_stats(
-    x: Tensor | ImageSource, samples: int, seed: int = 0
+def input_stats(
+    x: Tensor | ImageSource, scale: float, samples: int, seed: int = 0
 ) -> tuple[list[float], list[float]]:
-    """Per-channel mean and (population) standard deviation of uint8 images scaled by 1/255.
+    """Mean and (population) standard deviation along axis 1 of the inputs times ``scale``:
+    per channel for images ``[N, C, H, W]``, per feature for vectors ``[N, d]``.
 
-    In-memory images are all used; a lazy source contributes a random sample of
-    at most ``samples`` images (drawn with ``seed``), so that loading does not
-    decode the whole data set.
+    Computed from the same rows whether ``x`` is in memory or lazy: all of them
+    when there are at most ``samples``, otherwise a random sample of ``samples``
+    (drawn with ``seed``), accumulated in float64 in the same order. The serving
+    path therefore never changes the normalisation. Standard deviations below
+    1e-6 (constant channels or features) become 1.
     """
-    if isinstance(x, Tensor):
-        chunks = x.split(1024)
-    else:
-        n = len(x)
-        rng = np.random.default_rng(seed)
-        picked = np.sort(rng.choice(n, size=min(n, int(samples)), replace=False))
-        chunks = (
-            torch.stack([x[int(i)] for i in picked[s : s + 256]])
-            for s in range(0, len(picked), 256)
-        )
+    n = len(x)
+    if n == 0:
+        raise ValueError("cannot compute mean/std of an empty training split")
+    rng = np.random.default_rng(seed)
+    picked = np.sort(rng.choice(n, size=min(n, int(samples)), replace=False))
     total = sq = None
     count = 0
-    for chunk in chunks:
-        f = chunk.to(torch.float64) / 255.0
-        s, q = f.sum(dim=(0, 2, 3)), (f * f).sum(dim=(0, 2, 3))
-        total, sq = (s, q) if total is None else (total + s, sq + q)
-        count += f.shape[0] * f.shape[2] * f.shape[3]
-    if total is None:
-        raise ValueError("cannot compute mean/std of an empty training split")
+    for s in range(0, len(picked), 256):
+        rows = picked[s : s + 256]
+        if isinstance(x, Tensor):
+            chunk = x[torch.from_numpy(rows)]
+        else:
+            chunk = torch.stack([x[int(i)] for i in rows])
+        f = chunk.to(torch.float64) * scale
+        dims = (0, *range(2, f.ndim))
+        part_sum, part_sq = f.sum(dim=dims), (f * f).sum(dim=dims)
+        total, sq = (part_sum, part_sq) if total is None else (total + part_sum, sq + part_sq)
+        count += f.numel() // f.shape[1]
     mean = total / count
     std = (sq / count - mean**2).clamp_min(0).sqrt()
     std = torch.where(std > 1e-6, std, torch.ones_like(std))
@@ -261,7 +445,8 @@ def _stat(key: str, value: Sequence[float] | None, channels: int) -> tuple[float
     if len(value) != channels or (key == "std" and min(value) <= 0):
         rule = "positive values" if key == "std" else "values"
         raise ValueError(
-            f"dataset.{key}={list(value)} is invalid: must be {channels} {rule}, one per channel"
+            f"dataset.{key}={list(value)} is invalid: must be {channels} {rule}, one per "
+            f"channel (per feature for vectors)"
         )
     return value
 
@@ -285,10 +470,10 @@ def load_hf(
     flip: bool = True,
     split_seed: int = 0,
     val_fraction: float = 0.1,
-    memory_limit_mb: float = 4096,
+    memory_limit_mb: float = MEMORY_LIMIT_MB,
     loader: str = "auto",
 ) -> DataBundle:
-    """An image classification data set from Hugging Face ``datasets``.
+    """A classification data set from Hugging Face ``datasets``: images or numeric arrays.
 
     ``path`` is a local directory written by ``Dataset.save_to_disk`` or
     ``DatasetDict.save_to_disk`` (read with ``datasets.load_from_disk``), or
@@ -299,63 +484,72 @@ def load_hf(
 
     The official test split is the test split. The validation split is
     ``val_split`` when given, otherwise a stratified ``val_fraction`` of the
-    training split carved with ``split_seed``. Images are converted to the
-    declared channels and size (see :func:`to_chw_uint8`); labels must be
-    integer class ids in ``0..num_classes-1``.
+    training split carved with ``split_seed``. Labels must be integer class ids
+    in ``0..num_classes-1``.
 
-    When all splits' pixels (``N * C * H * W`` bytes) fit in ``memory_limit_mb``
-    they are decoded once into uint8 tensors, otherwise every split is an
-    :class:`HFImageSource` decoded on demand. ``mean``/``std`` default to the
-    per-channel statistics of the training split (of a sample of at most
-    ``stats_samples`` images when lazy).
+    Column ``image_key`` holds the inputs (see :class:`Inputs`): images (an
+    ``Image`` column, or integer arrays with ``input_shape [C, H, W]``) are
+    converted to the declared channels and size and kept as uint8 (see
+    :func:`to_chw_uint8`); numeric arrays (floats, booleans, or integers with
+    any other shape, e.g. feature vectors ``[d]``) are served as float32 exactly
+    as stored (see :func:`to_float32`). A conversion that would change a value is
+    an error.
+
+    Inputs are read into tensors when :func:`~losslab.datasets.loader.choose_loader`
+    picks ``memory`` for ``loader`` and ``memory_limit_mb`` (the runner makes the
+    same choice), otherwise every split is an :class:`HFImageSource` converted on
+    demand; ``info["loader"]`` records which. ``mean``/``std`` default to the
+    statistics of at most ``stats_samples`` training rows (:func:`input_stats`):
+    per channel for images scaled to ``[0, 1]``, per feature for vectors.
 
     Args:
         path: a saved data set's folder, a data-file folder, or a hub id (required).
         name: ``load_dataset``'s configuration name (null for saved data sets).
         train_split, test_split: split names.
         val_split: split name of a validation split, or null to carve one.
-        image_key: the image column (``Image`` feature or arrays).
+        image_key: the input column (``Image`` feature or arrays).
         label_key: the label column (``ClassLabel`` or integers).
         num_classes: declared K (required).
-        input_shape: declared ``[C, H, W]`` (required); C is 1 (``L``) or 3 (``RGB``).
-        mean, std: per-channel statistics of images scaled to ``[0, 1]``, or null.
-        stats_samples: training images decoded to compute ``mean``/``std`` when
-            they are null and the images are served lazily (in memory: all).
-        augment: augment training batches with ``crop_padding`` and ``flip``.
+        input_shape: declared shape of one input (required): ``[C, H, W]`` for
+            images (C is 1, ``L``, or 3, ``RGB``), ``[d]`` for vectors.
+        mean, std: per-channel (images scaled to ``[0, 1]``) or per-feature (vectors)
+            statistics, or null to compute them.
+        stats_samples: training rows used to compute ``mean``/``std`` when they are
+            null (all rows when there are fewer).
+        augment: augment training batches with ``crop_padding`` and ``flip`` (images).
         crop_padding: zero padding of the random crop, in pixels (with ``augment``).
         flip: random horizontal flips (with ``augment``).
         split_seed: seed of the carved validation split and of the statistics sample.
         val_fraction: share of the training split used for validation when
             ``val_split`` is null.
-        memory_limit_mb: largest uint8 pixel volume, in MiB, decoded into memory.
-        loader: how the runner serves batches; not used here.
+        memory_limit_mb: with ``loader=auto``, the largest input volume (all splits,
+            in the served dtype), in MiB, read into memory.
+        loader: ``auto``, ``memory`` or ``dataloader`` (see :mod:`losslab.datasets.loader`).
 
     Raises:
         FileNotFoundError: nothing at ``path`` (neither saved data nor a loadable id).
-        ValueError: a missing split or column, labels out of range, or an invalid
-            argument.
+        ValueError: a missing split or column, labels out of range, a value that the
+            conversion would change, or an invalid argument.
 
     References:
         Lhoest et al., "Datasets: A Community Library for Natural Language
         Processing", EMNLP 2021 System Demonstrations. https://huggingface.co/docs/datasets
     """
-    del loader
     required = {"path": path, "num_classes": num_classes, "input_shape": input_shape}
     unset = [f"dataset.{k}" for k, v in required.items() if v is None]
     if unset:
         raise ValueError(
             f"the hf data set needs {', '.join(unset)}: the data set's path or hub id, its "
-            f"number of classes and the [C, H, W] to serve"
+            f"number of classes and the shape to serve ([C, H, W] for images, [d] for vectors)"
         )
     if not isinstance(path, str) or not path:
         raise ValueError(f"dataset.path={path!r} is invalid: give a hub id or a local directory")
+    loader, memory_limit_mb = check_loader(loader), check_memory_limit(memory_limit_mb)
     shape = tuple(int(s) for s in input_shape)
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"dataset.input_shape={list(shape)} is invalid: must be [C, H, W]")
-    if shape[0] not in MODES:
+    if not shape or min(shape) < 1:
         raise ValueError(
-            f"dataset.input_shape={list(shape)} is invalid: C must be one of {sorted(MODES)} "
-            f"(1: grayscale L, 3: RGB)"
+            f"dataset.input_shape={list(shape)} is invalid: give [C, H, W] for images or [d] "
+            f"for vectors, every size >= 1"
         )
     if int(num_classes) < 2:
         raise ValueError(f"dataset.num_classes={num_classes} is invalid: must be >= 2")
@@ -367,6 +561,11 @@ def load_hf(
     _check_int("stats_samples", stats_samples, 1)
     _check_int("crop_padding", crop_padding, 0)
     augment, flip = _check_bool("augment", augment), _check_bool("flip", flip)
+    if augment and len(shape) != 3:
+        raise ValueError(
+            f"dataset.augment=true crops and flips images [C, H, W], but "
+            f"dataset.input_shape={list(shape)}; set dataset.augment=false"
+        )
     if not 0.0 <= float(val_fraction) < 1.0:
         raise ValueError(f"dataset.val_fraction={val_fraction} is invalid: must be in [0, 1)")
 
@@ -379,19 +578,29 @@ def load_hf(
         _check_columns(ds, chosen[role], {"image_key": image_key, "label_key": label_key})
     labels = {role: _labels(ds, label_key, chosen[role], num_classes) for role, ds in parts.items()}
 
-    pixels = sum(len(ds) for ds in parts.values()) * math.prod(shape)
-    lazy = pixels > float(memory_limit_mb) * 2**20
-    images: dict[str, Tensor | ImageSource] = {
-        role: HFImageSource(ds, image_key, shape) if lazy else read_images(ds, image_key, shape)
-        for role, ds in parts.items()
+    sources = {
+        role: HFImageSource(ds, image_key, shape, chosen[role]) for role, ds in parts.items()
+    }
+    kinds = {role: src.inputs.pixels for role, src in sources.items()}
+    if len(set(kinds.values())) > 1:
+        raise ValueError(
+            f"dataset.image_key={image_key!r} holds images in some splits and numbers in "
+            f"others: { ({chosen[r]: 'images' if p else 'numbers' for r, p in kinds.items()}) }"
+        )
+    inputs = sources["train"].inputs
+    whole = [Split.clean(sources[role], labels[role]) for role in parts]
+    mode = choose_loader(loader, whole, memory_limit_mb)
+    volume = sum(nbytes(split) for split in whole)
+    x: dict[str, Tensor | ImageSource] = {
+        role: read_inputs(src) if mode == "memory" else src for role, src in sources.items()
     }
 
     token = f"hf:{path}" + (f"/{name}" if name else "")
     bundle = bundle_with_official_test(
         token,
-        images["train"],
+        x["train"],
         labels["train"],
-        images["test"],
+        x["test"],
         labels["test"],
         num_classes=num_classes,
         input_shape=shape,
@@ -403,22 +612,23 @@ def load_hf(
             "name": name,
             "opened_with": "load_from_disk" if how == "saved" else "load_dataset",
             "splits": chosen,
-            "storage": "lazy" if lazy else "memory",
-            "pixels_mb": round(pixels / 2**20, 3),
+            "inputs": "uint8 images" if inputs.pixels else "float32 values",
+            "loader": mode,
+            "inputs_mb": round(volume / 2**20, 3),
         },
     )
     if val_split is not None:
-        bundle = replace(bundle, val=Split.clean(images["val"], labels["val"]))
+        bundle = replace(bundle, val=Split.clean(x["val"], labels["val"]))
     if mean_t is None:
-        m, s = channel_stats(bundle.train.x, stats_samples, seed=split_seed)
+        m, s = input_stats(bundle.train.x, inputs.scale, stats_samples, seed=split_seed)
         mean_t, std_t = tuple(m), tuple(s)
     bundle.info.update(mean=list(mean_t), std=list(std_t), stats_given=mean is not None)
     transform = BatchTransform(
-        scale=1 / 255,
+        scale=inputs.scale,
         mean=mean_t,
         std=std_t,
         crop_padding=crop_padding if augment else 0,
         flip=flip and augment,
     )
-    log.info("dataset %s: %s, %s", token, bundle.sizes(), bundle.info["storage"])
+    log.info("dataset %s: %s, %s, %s", token, bundle.sizes(), bundle.info["inputs"], mode)
     return replace(bundle, transform=transform)

@@ -13,21 +13,57 @@ Two ways to serve a split, chosen by ``dataset.loader`` (``auto`` by default):
 Both visit the training samples in the order of :func:`epoch_permutation`, and
 draw augmentations from a generator seeded by ``(seed, epoch)``: runs that share
 ``seed`` see the same batches and the same crops and flips, whatever their loss.
+
+:func:`choose_loader` is the one place that turns ``dataset.loader`` and
+``dataset.memory_limit_mb`` into the path used; the runner calls it, and so does a
+data set that can read its inputs into memory faster than one sample at a time.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from losslab.datasets.base import BatchTransform, ImageSource, Split
+from losslab.datasets.base import BatchTransform, DataBundle, ImageSource, Split
 
+#: Values of ``dataset.loader``.
 LOADERS = ("auto", "memory", "dataloader")
+
+#: Default of ``dataset.memory_limit_mb``: with ``loader=auto``, lazy inputs up to this
+#: many MiB (all splits together) are decoded into memory.
+MEMORY_LIMIT_MB = 4096.0
+
+
+def check_loader(mode: object) -> str:
+    """``mode`` if it is one of :data:`LOADERS`, otherwise a ValueError naming the choices."""
+    if not isinstance(mode, str) or mode not in LOADERS:
+        raise ValueError(
+            f"dataset.loader={mode!r} is invalid; choose one of {', '.join(map(repr, LOADERS))}"
+        )
+    return mode
+
+
+def check_memory_limit(value: object) -> float:
+    """``dataset.memory_limit_mb`` as a float, or a ValueError unless it is a number >= 0."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or math.isnan(value)
+        or value < 0
+    ):
+        raise ValueError(f"dataset.memory_limit_mb={value!r} is invalid: use a number of MiB >= 0")
+    return float(value)
+
+
+def fits_in_memory(nbytes: int, memory_limit_mb: float) -> bool:
+    """Whether ``nbytes`` are at most ``memory_limit_mb`` MiB."""
+    return nbytes <= check_memory_limit(memory_limit_mb) * 2**20
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> Tensor:
@@ -260,30 +296,60 @@ class StreamingLoader:
 
 
 def materialize(source: ImageSource, num_workers: int = 0, batch_size: int = 256) -> Tensor:
-    """Decode every image of a lazy source into one uint8 tensor (workers in parallel)."""
+    """Decode every sample of a non-empty lazy source into one tensor (workers in parallel)."""
     loader = torch.utils.data.DataLoader(
         _Indexed(source), batch_size=batch_size, num_workers=num_workers, shuffle=False
     )
     return torch.cat([x for x, _ in loader])
 
 
+def in_memory(data: DataBundle, num_workers: int = 0) -> DataBundle:
+    """``data`` with the inputs of every lazy split decoded into one tensor."""
+    splits = (data.train, data.val, data.test)
+    sample = next((s.x[0] for s in splits if len(s) and not isinstance(s.x, Tensor)), None)
+    if sample is None:
+        return data
+
+    def decoded(split: Split) -> Split:
+        if isinstance(split.x, Tensor):
+            return split
+        if len(split) == 0:
+            return replace(split, x=torch.empty((0, *sample.shape), dtype=sample.dtype))
+        return replace(split, x=materialize(split.x, num_workers))
+
+    return replace(data, train=decoded(data.train), val=decoded(data.val), test=decoded(data.test))
+
+
 def nbytes(split: Split) -> int:
     """Memory the split's inputs take (or would take) as one tensor."""
     if isinstance(split.x, Tensor):
         return split.x.numel() * split.x.element_size()
-    return len(split) * math.prod(split.x[0].shape) if len(split) else 0
+    if len(split) == 0:
+        return 0
+    one = split.x[0]
+    return len(split) * one.numel() * one.element_size()
 
 
 def choose_loader(mode: str, splits: list[Split], memory_limit_mb: float) -> str:
-    """``memory`` or ``dataloader`` for ``mode`` in :data:`LOADERS`.
+    """``memory`` or ``dataloader``: how ``splits`` are served for ``dataset.loader=mode``.
 
-    ``auto`` keeps in-memory data in memory, and decodes lazy sources into memory
-    when all splits together fit in ``memory_limit_mb``.
+    ``memory`` and ``dataloader`` are obeyed. ``auto`` keeps inputs that are
+    already tensors in memory, and decodes lazy sources into memory when all
+    splits together take at most ``memory_limit_mb`` MiB (:func:`nbytes`),
+    otherwise serves them through a DataLoader.
+
+    Raises:
+        ValueError: ``mode`` is not one of :data:`LOADERS`, or ``memory_limit_mb``
+            is not a number >= 0.
     """
-    if mode not in LOADERS:
-        raise ValueError(f"dataset.loader={mode!r} is invalid; choose one of {list(LOADERS)}")
+    check_loader(mode)
+    check_memory_limit(memory_limit_mb)
     if mode != "auto":
         return mode
     if all(isinstance(s.x, Tensor) for s in splits):
         return "memory"
-    return "memory" if sum(nbytes(s) for s in splits) <= memory_limit_mb * 2**20 else "dataloader"
+    return (
+        "memory"
+        if fits_in_memory(sum(nbytes(s) for s in splits), memory_limit_mb)
+        else "dataloader"
+    )

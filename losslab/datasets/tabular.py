@@ -22,6 +22,12 @@ from losslab.datasets.base import (
     bundle_with_official_test,
     stratified_split,
 )
+from losslab.datasets.loader import (
+    MEMORY_LIMIT_MB,
+    check_loader,
+    check_memory_limit,
+    fits_in_memory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +112,7 @@ def load_libsvm(
     val_fraction: float = 0.1,
     test_fraction: float = 0.2,
     zero_based: bool = False,
-    memory_limit_mb: float = 4096,
+    memory_limit_mb: float = MEMORY_LIMIT_MB,
     loader: str = "auto",
 ) -> DataBundle:
     """A multiclass data set in the LIBSVM text format (``label index:value ...`` lines).
@@ -142,7 +148,8 @@ def load_libsvm(
             files written by ``sklearn.datasets.dump_svmlight_file`` start at 0).
         memory_limit_mb: largest dense feature matrix (train and test together,
             float32) that may be built, in MiB.
-        loader: how the runner serves batches; not used here.
+        loader: how the runner serves the (in-memory) features: ``auto`` or ``memory``
+            (tensors on the training device) or ``dataloader``; checked here.
 
     Returns:
         The bundle; its name is the training file's stem (``letter.scale`` gives
@@ -159,7 +166,8 @@ def load_libsvm(
     """
     from sklearn.datasets import load_svmlight_files
 
-    del loader
+    check_loader(loader)
+    check_memory_limit(memory_limit_mb)
     required = {"train_file": train_file, "num_features": num_features, "num_classes": num_classes}
     unset = [f"dataset.{k}" for k, v in required.items() if v is None]
     if unset:
@@ -206,7 +214,7 @@ def load_libsvm(
 
     rows = sum(m.shape[0] for m in matrices)
     dense_mb = rows * int(num_features) * 4 / 2**20
-    if dense_mb > float(memory_limit_mb):
+    if not fits_in_memory(rows * int(num_features) * 4, memory_limit_mb):
         raise ValueError(
             f"dataset '{name}': the dense float32 feature matrix would take {dense_mb:,.0f} MiB "
             f"({rows:,} samples x {int(num_features):,} features), more than "
@@ -397,7 +405,8 @@ def load_openml(
         val_fraction: share of the non-test samples used for validation.
         test_fraction: share of all samples used for test.
         data_home: scikit-learn's download cache folder (None: its default).
-        loader: how the runner serves batches; not used here.
+        loader: how the runner serves the (in-memory) features: ``auto`` or ``memory``
+            (tensors on the training device) or ``dataloader``; checked here.
 
     Raises:
         ValueError: an invalid argument, a target that is missing or not a single
@@ -409,7 +418,7 @@ def load_openml(
     """
     from sklearn.datasets import fetch_openml
 
-    del loader
+    check_loader(loader)
     if (name is None) == (data_id is None):
         raise ValueError(
             f"dataset: give exactly one of dataset.name and dataset.data_id "

@@ -21,11 +21,14 @@ from torch import nn
 
 from losslab.datasets.base import DataBundle
 from losslab.datasets.loader import (
+    MEMORY_LIMIT_MB,
     Batches,
     InMemoryLoader,
     StreamingLoader,
+    check_loader,
+    check_memory_limit,
     choose_loader,
-    materialize,
+    in_memory,
 )
 from losslab.datasets.noise import LabelNoise
 from losslab.runner.settings import ConfigError, TrainerSettings
@@ -72,13 +75,32 @@ def build(group: str, node: DictConfig, /, **context: Any) -> Any:
         raise ConfigError(f"{group}: {cause}") from exc
 
 
+#: Dataset options that say how the inputs are served, not what they are.
+SERVING_KEYS = ("loader", "memory_limit_mb")
+
+
 def dataset_node(node: DictConfig) -> DictConfig:
-    """The dataset config, resolved, without ``loader`` (how batches are served is the
-    runner's business): what the data set's function receives. ``memory_limit_mb``
-    stays for the loaders that name it (lazy sources, dense tabular data)."""
+    """The dataset config, resolved, without the serving options (:data:`SERVING_KEYS`).
+
+    Those are offered by :func:`serving_options` to the data set functions that
+    name them, so that a function without them can still be a ``_target_``.
+    """
     plain = OmegaConf.to_container(node, resolve=True)
-    plain.pop("loader", None)
+    for key in SERVING_KEYS:
+        plain.pop(key, None)
     return OmegaConf.create(plain)
+
+
+def serving_options(node: DictConfig) -> dict[str, Any]:
+    """``dataset.loader`` and ``dataset.memory_limit_mb``, checked (a :class:`ConfigError`
+    names a bad value and the valid ones); defaults ``auto`` and :data:`MEMORY_LIMIT_MB`."""
+    try:
+        return {
+            "loader": check_loader(node.get("loader", "auto")),
+            "memory_limit_mb": check_memory_limit(node.get("memory_limit_mb", MEMORY_LIMIT_MB)),
+        }
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 @dataclass
@@ -107,31 +129,28 @@ def build_parts(
     device = torch.device(settings.device)
     if local_rank is not None and device.type == "cuda":
         device = torch.device("cuda", local_rank)
-    data = build("dataset", dataset_node(cfg.dataset))
+    serving = serving_options(cfg.dataset)  # bad values fail before any data is loaded
+    data = build("dataset", dataset_node(cfg.dataset), **serving)
     if not isinstance(data, DataBundle):
         raise ConfigError(f"dataset: _target_ must return a DataBundle, got {type(data).__name__}")
     if len(data.train) == 0 or len(data.test) == 0:
         raise ConfigError(f"dataset '{data.name}': empty split, sizes {data.sizes()}")
-    splits = ("train", "val", "test")
-    try:
-        mode = choose_loader(
-            cfg.dataset.get("loader", "auto"),
-            [getattr(data, s) for s in splits],
-            float(cfg.dataset.get("memory_limit_mb", 4096)),
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+    # The one decision of the serving path; a data set that read its inputs into memory
+    # itself made it with the same function, so the two agree.
+    mode = choose_loader(
+        serving["loader"], [data.train, data.val, data.test], serving["memory_limit_mb"]
+    )
     if mode == "memory":  # decode lazy sources once, with the DataLoader workers
-        data = replace(
-            data,
-            **{
-                s: replace(
-                    getattr(data, s), x=materialize(getattr(data, s).x, settings.num_workers)
-                )
-                for s in splits
-                if not isinstance(getattr(data, s).x, torch.Tensor)
-            },
-        )
+        data = in_memory(data, settings.num_workers)
+    data = replace(
+        data,
+        info={
+            **data.info,
+            "loader": mode,
+            "loader_requested": serving["loader"],
+            "memory_limit_mb": serving["memory_limit_mb"],
+        },
+    )
     noise = build("noise", cfg.noise)
     try:
         data = noise.apply(data)

@@ -82,7 +82,8 @@ def test_saved_dataset_dict_loads_as_uint8_with_carved_val(saved):
     assert torch.equal(data.train.y, data.train.source_index % 3)
     # the official test split is kept whole and in order
     assert torch.equal(data.test.y, torch.arange(100, 109) % 3)
-    assert data.info["storage"] == "memory" and data.info["opened_with"] == "load_from_disk"
+    assert data.info["loader"] == "memory" and data.info["opened_with"] == "load_from_disk"
+    assert data.info["inputs"] == "uint8 images"
 
 
 def test_pixels_are_kept_converted_and_resized(saved):
@@ -122,19 +123,22 @@ def test_mean_std_from_training_split_and_batch_transform(saved):
     assert not given.transform.augments  # augment is off by default
 
 
-def test_lazy_image_source_above_the_memory_limit(saved):
+def test_lazy_image_source_above_the_memory_limit_or_when_asked(saved):
     memory = load(saved)
     lazy = load(saved, memory_limit_mb=1e-4)  # ~100 bytes: far less than 45 images
-    assert lazy.info["storage"] == "lazy"
+    assert lazy.info["loader"] == "dataloader"
+    assert isinstance(load(saved, loader="dataloader").train.x, ImageSource)
+    assert isinstance(load(saved, loader="memory", memory_limit_mb=0).train.x, torch.Tensor)
     for a, b in ((memory.train, lazy.train), (memory.val, lazy.val), (memory.test, lazy.test)):
         assert isinstance(b.x, ImageSource) and not isinstance(b.x, torch.Tensor)
         assert len(b.x) == len(a.x) and torch.equal(b.y, a.y)
         assert torch.equal(torch.stack([b.x[i] for i in range(len(b.x))]), a.x)
     assert lazy.sizes() == memory.sizes()
-    np.testing.assert_allclose(lazy.transform.mean, memory.transform.mean)
-    # a lazy source gives its statistics from a sample of stats_samples training images
+    assert lazy.transform == memory.transform
+    # statistics from a sample of stats_samples training images: the same sample either way
     sampled = load(saved, memory_limit_mb=1e-4, stats_samples=5)
     assert not np.allclose(sampled.transform.mean, memory.transform.mean)
+    assert sampled.transform == load(saved, stats_samples=5).transform
     # DataLoader workers receive the source pickled
     source = pickle.loads(pickle.dumps(lazy.test.x))
     assert torch.equal(source[3], memory.test.x[3])
@@ -157,9 +161,10 @@ def test_array_images_and_plain_dataset(tmp_path):
         val_fraction=0.0,
     )
     assert torch.equal(data.test.x, torch.from_numpy(hwc).permute(0, 3, 1, 2))
-    # channels-first floats in [0, 1] are scaled to 0..255
-    chw = hwc.transpose(0, 3, 1, 2) / 255.0
-    assert np.array_equal(to_chw_uint8(chw[0], (3, 4, 4)), hwc[0].transpose(2, 0, 1))
+    assert np.array_equal(to_chw_uint8(hwc[0], (3, 4, 4)), hwc[0].transpose(2, 0, 1))
+    # floats are not pixels: rounding them to 0..255 would change them
+    with pytest.raises(ValueError, match="not integer pixels"):
+        to_chw_uint8(hwc[0] / 255.0, (3, 4, 4))
     assert isinstance(HFImageSource(ds, "pixels", (3, 4, 4))[1], torch.Tensor)
 
 
@@ -224,8 +229,11 @@ def test_unlabelled_split_is_named(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"input_shape": [4, 8, 8]}, r"C must be one of \[1, 3\]"),
-        ({"input_shape": [8, 8]}, r"must be \[C, H, W\]"),
+        ({"input_shape": [4, 8, 8]}, r"Image column.*C one of \[1, 3\]"),
+        ({"input_shape": [8, 8]}, r"image_key='image' is an Image column.*\[C, H, W\]"),
+        ({"input_shape": [3, 0, 8]}, r"input_shape=\[3, 0, 8\] is invalid"),
+        ({"loader": "gpu"}, r"dataset.loader='gpu' is invalid; choose one of 'auto'"),
+        ({"memory_limit_mb": "big"}, r"dataset.memory_limit_mb='big' is invalid"),
         ({"augment": "yes"}, "dataset.augment='yes' is invalid: must be true or false"),
         ({"crop_padding": -1}, "crop_padding=-1 is invalid"),
         ({"stats_samples": 0}, "stats_samples=0 is invalid"),
@@ -273,3 +281,147 @@ def test_trains_one_epoch_through_the_cli(saved, tmp_path):
     )
     assert code == 0, results
     assert results["status"] == "completed"
+
+
+# ------------------------------------------------------------------ arrays: floats and vectors
+
+
+def save_arrays(path, train_x, test_x, feature=None, *, num_classes=3):
+    """A DatasetDict with an array column ``x`` and a ClassLabel ``label``, saved to ``path``."""
+    features = None
+    if feature is not None:
+        label = datasets.ClassLabel(num_classes=num_classes)
+        features = datasets.Features({"x": feature, "label": label})
+
+    def split(x):
+        labels = [i % num_classes for i in range(len(x))]
+        return datasets.Dataset.from_dict({"x": list(x), "label": labels}, features=features)
+
+    datasets.DatasetDict(train=split(train_x), test=split(test_x)).save_to_disk(str(path))
+    return str(path)
+
+
+def standardised(n: int, d: int, seed: int = 0) -> np.ndarray:
+    """Standard-normal features: most values lie outside [0, 1], a third below 0."""
+    return np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+
+
+def test_float_vectors_are_served_as_floats_unchanged(tmp_path):
+    train, test = standardised(60, 40), standardised(12, 40, seed=1)
+    path = save_arrays(
+        tmp_path / "vectors", train, test, datasets.Sequence(datasets.Value("float32"), length=40)
+    )
+    data = load_hf(path=path, image_key="x", num_classes=3, input_shape=[40], val_fraction=0.1)
+    assert data.input_shape == (40,) and data.train.x.shape == (54, 40)
+    for split, source in ((data.train, train), (data.val, train), (data.test, test)):
+        assert split.x.dtype == torch.float32
+        assert torch.equal(split.x, torch.from_numpy(source[split.source_index.numpy()]))
+    # per-feature statistics of the training split (after the validation split is carved)
+    t = data.transform
+    assert t.scale == 1.0 and len(t.mean) == 40 and not t.augments
+    x = data.train.x.double()
+    np.testing.assert_allclose(t.mean, x.mean(0).numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(t.std, x.std(0, unbiased=False).numpy(), rtol=1e-9)
+
+
+def test_float_arrays_outside_0_1_are_not_rounded_into_pixels(tmp_path):
+    train, test = standardised(30, 40), standardised(9, 40, seed=1)
+    path = save_arrays(
+        tmp_path / "rows",
+        train.reshape(30, 1, 40),
+        test.reshape(9, 1, 40),
+        datasets.Array2D((1, 40), "float32"),
+    )
+    data = load_hf(path=path, image_key="x", num_classes=3, input_shape=[1, 1, 40])
+    assert data.train.x.dtype == torch.float32 and data.transform.scale == 1.0
+    assert torch.equal(data.test.x, torch.from_numpy(test.reshape(9, 1, 1, 40)))
+    # float images in [0, 1] stay floats too: rounding them to 0..255 would lose precision
+    chw = np.random.default_rng(2).random((12, 3, 4, 4))
+    path = save_arrays(tmp_path / "unit", chw[:9], chw[9:], datasets.Array3D((3, 4, 4), "float64"))
+    data = load_hf(path=path, image_key="x", num_classes=3, input_shape=[3, 4, 4], val_fraction=0)
+    assert data.test.x.dtype == torch.float32
+    assert torch.equal(data.test.x, torch.from_numpy(chw[9:].astype(np.float32)))
+
+
+def test_integer_pixel_arrays_stay_uint8(tmp_path):
+    hwc = np.random.default_rng(0).integers(0, 256, (12, 4, 4, 3))  # int64, as lists become
+    path = save_arrays(tmp_path / "pixels", hwc[:9], hwc[9:])
+    data = load_hf(path=path, image_key="x", num_classes=3, input_shape=[3, 4, 4], val_fraction=0)
+    assert data.test.x.dtype == torch.uint8 and data.transform.scale == pytest.approx(1 / 255)
+    assert torch.equal(data.test.x, torch.from_numpy(hwc[9:].transpose(0, 3, 1, 2)).byte())
+
+
+@pytest.mark.parametrize(
+    ("train", "feature", "shape", "message"),
+    [
+        (  # pixels out of range: clipping would change them
+            np.full((6, 4, 4), 300),
+            None,
+            [1, 4, 4],
+            r"column 'x'.*300.*outside 0\.\.255",
+        ),
+        (  # integers a float32 cannot hold exactly
+            np.full((6, 3), 2**25 + 1),
+            None,
+            [3],
+            r"column 'x'.*33554433.*float32",
+        ),
+        (  # missing values
+            np.where(np.eye(6, 3) > 0, np.nan, 1.0),
+            None,
+            [3],
+            r"column 'x'.*NaN",
+        ),
+        (  # a float image would have to be resized
+            np.zeros((6, 1, 6, 6)),
+            datasets.Array3D((1, 6, 6), "float64"),
+            [1, 4, 4],
+            r"column 'x'.*\[1, 6, 6\].*input_shape=\[1, 4, 4\]",
+        ),
+        (  # a vector of the wrong length
+            np.zeros((6, 5)),
+            None,
+            [4],
+            r"column 'x'.*\[5\].*input_shape=\[4\]",
+        ),
+    ],
+)
+def test_lossy_conversions_are_errors(tmp_path, train, feature, shape, message):
+    path = save_arrays(tmp_path / "bad", train, train[:3], feature)
+    with pytest.raises(ValueError, match=message):
+        load_hf(path=path, image_key="x", num_classes=3, input_shape=shape, val_fraction=0)
+
+
+def test_images_need_an_image_shape_and_vectors_no_augmentation(saved, tmp_path):
+    with pytest.raises(ValueError, match=r"image_key='image'.*Image.*\[C, H, W\]"):
+        load(saved, input_shape=[192])
+    path = save_arrays(tmp_path / "v", standardised(6, 3), standardised(3, 3))
+    with pytest.raises(ValueError, match=r"dataset.augment=true.*images"):
+        load_hf(path=path, image_key="x", num_classes=3, input_shape=[3], augment=True)
+
+
+def test_float_vectors_train_an_mlp_through_the_cli(tmp_path):
+    rng = np.random.default_rng(0)
+    centres = 1.5 * rng.standard_normal((3, 40))
+    y = np.arange(360) % 3
+    x = (centres[y] + rng.standard_normal((360, 40))).astype(np.float32)
+    x = (x - x[:300].mean(0)) / x[:300].std(0)  # standardised, as the report's 40 features
+    path = save_arrays(
+        tmp_path / "vec", x[:300], x[300:], datasets.Sequence(datasets.Value("float32"))
+    )
+    code, results = run_train(
+        tmp_path / "run",
+        "dataset=hf",
+        f"dataset.path={path}",
+        "dataset.image_key=x",
+        "dataset.num_classes=3",
+        "dataset.input_shape=[40]",
+        "model=mlp",
+        "model.width=32",
+        "trainer.epochs=3",
+        "trainer.batch_size=32",
+        "trainer.device=cpu",
+    )
+    assert code == 0, results.get("error")
+    assert results["data"]["input_shape"] == [40]
+    assert results["final"]["test"]["acc"] > 0.9
