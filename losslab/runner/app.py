@@ -10,14 +10,18 @@ sweep down, and :func:`launch` turns failures into a non-zero exit code.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
+import shlex
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,12 +31,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from losslab.runner.records import RESULTS, atomic_write_json, read_json, versions
+from losslab.runner import rundir
+from losslab.runner.records import CHECKPOINT, METRICS, RESULTS, atomic_write_json, versions
 from losslab.runner.settings import ConfigError
 
 log = logging.getLogger("losslab")
 
-#: Outcome of every job run in this process ("completed" / "failed" / "skipped").
+#: Outcome of every job run in this process (completed, failed, skipped, refused, interrupted).
 OUTCOMES: list[dict] = []
 
 
@@ -48,11 +53,19 @@ _register_resolvers()
 
 def _fingerprint(cfg: DictConfig) -> str:
     """Hash of everything that determines the results (not where they run or how they are shown)."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    for key in ("logger", "objective"):
-        plain.pop(key, None)
-    plain.get("trainer", {}).pop("num_workers", None)
-    return hashlib.sha256(OmegaConf.to_yaml(OmegaConf.create(plain)).encode()).hexdigest()
+    return rundir.fingerprint(OmegaConf.to_container(cfg, resolve=True))
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(f"terminated by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+#: Exit codes of a job stopped by a signal, as a shell reports them (128 + signal number).
+INTERRUPTED_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 
 
 class RunResult(dict):
@@ -75,9 +88,14 @@ class RunResult(dict):
 
 
 def run(cfg: DictConfig) -> RunResult:
-    """Run one job of ``cfg`` in Hydra's output directory; return its results record."""
+    """Run one job of ``cfg`` in Hydra's output directory; return its results record.
+
+    Before anything is written the job takes the directory's lock and checks what
+    the directory holds (:mod:`losslab.runner.rundir`): a completed run of the same
+    config is skipped (its missing plots or metrics file rebuilt), a damaged file,
+    another process or another config's run is refused and nothing is touched.
+    """
     from losslab.runner import distributed
-    from losslab.runner.console import results_table, stdout_console
 
     hc = HydraConfig.get()
     ctx = distributed.from_env()
@@ -86,44 +104,224 @@ def run(cfg: DictConfig) -> RunResult:
         run_dir = Path(distributed.broadcast_object(ctx, str(hc.runtime.output_dir)))
         if not ctx.is_main:
             return _follow(cfg, run_dir, ctx)
-    run_dir = Path(hc.runtime.output_dir)
-    overrides = list(hc.overrides.task)
-    previous = read_json(run_dir / RESULTS)
-    if ctx.enabled:
-        distributed.broadcast_object(ctx, previous)
-    if previous and previous.get("status") == "completed":
-        log.info("already completed: %s (delete its results.json to run again)", run_dir)
-        OUTCOMES.append(
-            {
-                "status": "skipped",
-                "run_dir": str(run_dir),
-                "overrides": overrides,
-                "multirun": hc.mode == RunMode.MULTIRUN,
-            }
-        )
-        return RunResult(previous, cfg.get("objective") or "best.val.acc")
+    job = _Job(
+        run_dir=Path(hc.runtime.output_dir),
+        # unresolved, as given: an override may itself hold an interpolation
+        overrides=[str(o) for o in OmegaConf.to_container(hc.overrides.task, resolve=False)],
+        sweep_dir=str(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None,
+        objective=_objective(cfg),
+        job_num=_job_num(hc),
+    )
+    lock = rundir.DirLock(job.run_dir)
+    try:
+        admitted = _admit(cfg, job, lock)
+        if ctx.enabled:
+            distributed.broadcast_object(ctx, admitted)
+    except rundir.RunRefused as exc:
+        lock.release()
+        if ctx.enabled:
+            distributed.broadcast_object(ctx, {"refused": str(exc)})
+        return job.refused(str(exc))
+    try:
+        if admitted.get("skip"):
+            return _skip(job, admitted["skip"], lock)
+        rundir.remove_stale_tmp(job.run_dir)
+        rundir.write_hydra_record(job.run_dir, cfg, hc, job.overrides)
+        with _run_log(job.run_dir):
+            return _run_admitted(cfg, hc, job, admitted.get("checkpoint"))
+    finally:
+        lock.release()
 
+
+@dataclass
+class _Job:
+    """One job of this process: where it runs and what it reports."""
+
+    run_dir: Path
+    overrides: list[str]
+    sweep_dir: str | None
+    objective: str
+
+    job_num: int | None = None
+
+    def outcome(self, status: str, error: str | None = None, **extra: Any) -> None:
+        """Report what became of the job: to this process, and in a sweep to the sweep's
+        summary (a refused job leaves no trace in its own directory)."""
+        entry = {
+            "status": status,
+            "run_dir": str(self.run_dir),
+            "overrides": self.overrides,
+            "error": error,
+            "multirun": self.sweep_dir is not None,
+            "sweep_dir": self.sweep_dir,
+            **extra,
+        }
+        OUTCOMES.append(entry)
+        if self.sweep_dir is not None and self.job_num is not None:
+            from losslab.runner.sweep import record_outcome
+
+            record_outcome(self.sweep_dir, self.job_num, entry)
+
+    def refused(self, reason: str) -> RunResult:
+        """Report a refusal; nothing was written."""
+        sys.stderr.write(f"losslab train: refused: {reason}\n")
+        sys.stderr.flush()
+        self.outcome("refused", reason)
+        record = {
+            "status": "refused",
+            "error": reason,
+            "run_dir": str(self.run_dir),
+            "overrides": self.overrides,
+        }
+        return RunResult(record, self.objective)
+
+
+def _job_num(hc: Any) -> int | None:
+    num = OmegaConf.select(hc, "job.num", throw_on_resolution_failure=False)
+    return num if isinstance(num, int) else None
+
+
+def _objective(cfg: DictConfig) -> str:
+    value = OmegaConf.select(cfg, "objective", throw_on_resolution_failure=False)
+    return value if isinstance(value, str) and value else "best.val.acc"
+
+
+def _resolved(cfg: DictConfig) -> dict[str, Any]:
+    """The config with every interpolation resolved; one that cannot be is a ConfigError."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None)
+        where = f" at '{key}'" if key else ""
+        message = (exc.msg or str(exc)).splitlines()[0]
+        raise ConfigError(f"cannot resolve the config{where}: {message}") from None
+    except Exception as exc:  # a custom resolver that raised
+        raise ConfigError(f"cannot resolve the config: {type(exc).__name__}: {exc}") from None
+
+
+def _admit(cfg: DictConfig, job: _Job, lock: rundir.DirLock) -> dict[str, Any]:
+    """What this job may do in its directory: ``{"skip": record}`` for a completed run of
+    the same config, else ``{"checkpoint": ckpt_or_None}``; refused otherwise."""
+    run_dir = job.run_dir
+    try:
+        resolved, problem = _resolved(cfg), None
+    except ConfigError as exc:
+        resolved, problem = None, str(exc)
+    lock.acquire()
+    previous = rundir.read_previous(run_dir)
+    if previous is not None and previous["status"] == "completed":
+        if problem:
+            raise rundir.RunRefused(f"{problem}; {run_dir} holds a completed run, left as it is")
+        old_config = previous.get("config") if isinstance(previous.get("config"), dict) else {}
+        old = previous.get("fingerprint") or rundir.fingerprint(old_config)
+        if old != rundir.fingerprint(resolved):
+            raise rundir.RunRefused(
+                f"{run_dir} holds a completed run with a different config "
+                f"({rundir.config_difference(old_config, resolved)}); choose another run "
+                f"directory (hydra.run.dir=...), or delete {run_dir} to run this config there"
+            )
+        return {"skip": previous}
+    if not lock.writable:
+        raise rundir.RunRefused(f"run directory {run_dir} is not writable ({lock.reason})")
+    if not (run_dir / CHECKPOINT).exists():
+        return {"checkpoint": None}
+    if problem:
+        raise rundir.RunRefused(
+            f"{problem}; {run_dir} holds the checkpoint of an unfinished run, left as it is"
+        )
+    epochs = (resolved.get("trainer") or {}).get("epochs")
+    epochs = epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else 0
+    return {"checkpoint": rundir.read_checkpoint(run_dir, rundir.fingerprint(resolved), epochs)}
+
+
+def _skip(job: _Job, record: dict, lock: rundir.DirLock) -> RunResult:
+    """A completed run of this config: report it, rebuild what is missing, train nothing."""
+    message = f"already completed: {job.run_dir} (delete its results.json to run again)"
+    if not lock.writable:
+        log.info(message)
+        missing = rundir.missing_derived(job.run_dir, record)
+        if missing:
+            log.warning("not rebuilt (%s): %s", lock.reason, ", ".join(missing))
+    else:
+        with _run_log(job.run_dir):
+            log.info(message)
+            _rebuild(job, record)
+    job.outcome("skipped")
+    return RunResult(record, job.objective)
+
+
+def _rebuild(job: _Job, record: dict) -> None:
+    """Make the missing derived files of a completed run from its checkpoint's history."""
+    from losslab.runner.records import write_metrics
+
+    missing = rundir.missing_derived(job.run_dir, record)
+    if not missing:
+        return
+    epochs = (record.get("final") or {}).get("epoch") or 0
+    fingerprint = record.get("fingerprint") or rundir.fingerprint(record.get("config") or {})
+    try:
+        ckpt = rundir.read_checkpoint(job.run_dir, fingerprint, epochs)
+    except rundir.RunRefused as exc:
+        log.warning("cannot rebuild %s: %s", ", ".join(missing), exc)
+        return
+    if ckpt is None:
+        log.warning("cannot rebuild %s: no %s", ", ".join(missing), CHECKPOINT)
+        return
+    if METRICS in missing:
+        write_metrics(job.run_dir / METRICS, ckpt["history"])
+    history = _History(ckpt["history"], ckpt.get("reliability"))
+    if any(m != METRICS for m in missing):
+        _plots(record, job.run_dir, history)
+    log.info("rebuilt %s from %s", ", ".join(missing), CHECKPOINT)
+
+
+@dataclass
+class _History:
+    records: list
+    reliability: Any
+
+
+def _run_admitted(cfg: DictConfig, hc: Any, job: _Job, checkpoint: dict | None) -> RunResult:
+    """Train an admitted job; record its outcome in results.json whatever happens."""
+    from losslab.runner.console import results_table, stdout_console
+
+    run_dir = job.run_dir
     _share_cpu_threads(hc)
     console = stdout_console()
     _use_rich_logging(console)
     started = time.time()
     results: dict = {
         "status": "running",
-        "overrides": overrides,
+        "overrides": job.overrides,
         "run_dir": str(run_dir),
         "config": OmegaConf.to_container(cfg, resolve=False),
         "timing": {"started_at": datetime.now(timezone.utc).isoformat()},
     }
-    state = _RunState(sweep_dir=str(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None)
+    state = _RunState(sweep_dir=job.sweep_dir)
     try:
         results["versions"] = versions()
-        results["config"] = OmegaConf.to_container(cfg, resolve=True)
-        _train(cfg, run_dir, results, console, state)
+        results["config"] = _resolved(cfg)
+        results["fingerprint"] = rundir.fingerprint(results["config"])
+        _train(cfg, run_dir, results, console, state, checkpoint=checkpoint)
         results["status"] = "completed"
-    except KeyboardInterrupt:
-        results.update(status="failed", error="interrupted (KeyboardInterrupt)")
+    except (KeyboardInterrupt, Terminated) as exc:
+        name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else signal.Signals(exc.signum).name
+        results.update(status="interrupted", error=f"interrupted by {name}")
         _finish(results, run_dir, started)
-        _after(results, run_dir, state)
+        _close_logger(state, results, run_dir)
+        again = (
+            "launch the same sweep again"
+            if job.sweep_dir
+            else f"losslab train resume={_quote_path(run_dir)}"
+        )
+        done = _epochs_on_disk(run_dir)
+        sys.stderr.write(
+            f"losslab train: interrupted ({name}) after {done} epoch(s) on disk; "
+            f"to continue: {again}\n"
+        )
+        job.outcome("interrupted", results["error"], signal=name)
         raise
     except ConfigError as exc:
         results.update(status="failed", error=str(exc))
@@ -136,7 +334,8 @@ def run(cfg: DictConfig) -> RunResult:
         log.error(
             "run failed: %s: %s (traceback in %s)", type(exc).__name__, exc, run_dir / "train.log"
         )
-    _finish(results, run_dir, started)
+    if not _finish(results, run_dir, started):
+        results.update(status="failed", error=results.get("error") or "results.json not written")
     _after(results, run_dir, state)
     if results["status"] == "completed" and hc.mode == RunMode.RUN:
         console.print(results_table(results))
@@ -147,16 +346,44 @@ def run(cfg: DictConfig) -> RunResult:
         )
         log.info("completed: test %s", shown)
     console.print(f"run directory: {run_dir}", soft_wrap=True, markup=False)
-    OUTCOMES.append(
-        {
-            "status": results["status"],
-            "run_dir": str(run_dir),
-            "overrides": overrides,
-            "error": results.get("error"),
-            "multirun": hc.mode == RunMode.MULTIRUN,
-        }
-    )
-    return RunResult(results, cfg.get("objective") or "best.val.acc")
+    job.outcome(results["status"], results.get("error"))
+    return RunResult(results, job.objective)
+
+
+def _epochs_on_disk(run_dir: Path) -> int:
+    """Epochs whose records reached metrics.jsonl (the checkpoint holds as many)."""
+    try:
+        return len((run_dir / METRICS).read_text().splitlines())
+    except OSError:
+        return 0
+
+
+@contextlib.contextmanager
+def _run_log(run_dir: Path) -> Iterator[None]:
+    """Full log records of the job in ``RUN_DIR/train.log`` while the block runs.
+
+    Attached here, after the directory checks, rather than by Hydra's logging
+    config, so that a refused command does not write into the directory.
+    """
+    handler = _QuietFileHandler(run_dir / "train.log")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """A log file that, when it cannot be written (a full disk), stops without a traceback."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not getattr(self, "_failed", False):
+            self._failed = True
+            sys.stderr.write(f"losslab train: {self.baseFilename} can no longer be written\n")
 
 
 def _share_cpu_threads(hc: Any) -> None:
@@ -183,13 +410,19 @@ def _follow(cfg: DictConfig, run_dir: Path, ctx: Any) -> RunResult:
     """A rank > 0 under torchrun: train its shard beside rank 0, write nothing."""
     from losslab.runner import distributed
 
-    previous = distributed.broadcast_object(ctx, None)
-    objective = cfg.get("objective") or "best.val.acc"
-    if previous and previous.get("status") == "completed":
-        return RunResult(previous, objective)
+    admitted = distributed.broadcast_object(ctx, None)
+    objective = _objective(cfg)
+    if "refused" in admitted:
+        return RunResult({"status": "refused", "error": admitted["refused"]}, objective)
+    if admitted.get("skip"):
+        return RunResult(admitted["skip"], objective)
     results: dict = {"status": "running", "timing": {}}
     try:
-        _train(cfg, run_dir, results, None, _RunState(sweep_dir=None), ctx)
+        checkpoint = None
+        if admitted.get("checkpoint") is not None:
+            settings_epochs = int(cfg.trainer.epochs)
+            checkpoint = rundir.read_checkpoint(run_dir, _fingerprint(cfg), settings_epochs)
+        _train(cfg, run_dir, results, None, _RunState(sweep_dir=None), ctx, checkpoint=checkpoint)
     except Exception as exc:  # rank 0 records the run; this rank only reports
         results.update(status="failed", error=f"{type(exc).__name__}: {exc}")
         log.error("rank %d failed: %s", ctx.rank, results["error"])
@@ -208,39 +441,63 @@ class _RunState:
 def _after(results: dict, run_dir: Path, state: _RunState) -> None:
     """Plots, then the experiment logger's final summary; neither may fail the run."""
     if state.history is not None and state.history.records:
-        try:
-            from losslab.report.plots import plot_run
+        _plots(results, run_dir, state.history)
+    _close_logger(state, results, run_dir)
 
-            title = " ".join(results.get("overrides") or []) or "defaults"
-            plot_run(run_dir, state.history.records, state.history.reliability, title)
-        except Exception as exc:
-            log.warning("plots not written: %s: %s", type(exc).__name__, exc)
+
+def _plots(results: dict, run_dir: Path, history: Any) -> None:
+    try:
+        from losslab.report.plots import plot_run
+
+        title = " ".join(results.get("overrides") or []) or "defaults"
+        plot_run(run_dir, history.records, history.reliability, title)
+    except Exception as exc:
+        log.warning("plots not written: %s: %s", type(exc).__name__, exc)
+
+
+def _close_logger(state: _RunState, results: dict, run_dir: Path) -> None:
     if state.logger is not None:
         try:
             state.logger.finish(results, run_dir)
         except Exception as exc:
             log.warning("logger could not finish: %s: %s", type(exc).__name__, exc)
+        state.logger = None
 
 
-def _finish(results: dict, run_dir: Path, started: float) -> None:
+def _finish(results: dict, run_dir: Path, started: float) -> bool:
+    """Write results.json; False (and a message) when it cannot be written."""
     results["timing"].update(
         finished_at=datetime.now(timezone.utc).isoformat(), total_s=time.time() - started
     )
-    atomic_write_json(run_dir / RESULTS, results)
+    try:
+        atomic_write_json(run_dir / RESULTS, results)
+    except OSError as exc:
+        log.error("%s not written: %s", run_dir / RESULTS, exc)
+        return False
+    return True
 
 
 def _train(
-    cfg: DictConfig, run_dir: Path, results: dict, console, state: _RunState, ctx: Any = None
+    cfg: DictConfig,
+    run_dir: Path,
+    results: dict,
+    console,
+    state: _RunState,
+    ctx: Any = None,
+    *,
+    checkpoint: dict | None = None,
 ) -> None:
-    """Build the parts and train; ``console`` None means a rank > 0 that writes nothing."""
+    """Build the parts and train, from ``checkpoint`` when given; ``console`` None means
+    a rank > 0 that writes nothing."""
     from losslab.runner import distributed
-    from losslab.runner.build import build, build_parts
+    from losslab.runner.build import build, build_parts, check_schedule
     from losslab.runner.console import make_reporter
     from losslab.runner.loop import fit
     from losslab.runner.settings import validate
 
     ctx = ctx or distributed.from_env()
     settings = validate(cfg)  # bad values fail here, before any data is loaded
+    check_schedule(cfg, settings)
     parts = build_parts(cfg, settings, local_rank=ctx.local_rank if ctx.enabled else None)
 
     def train(reporter: Any, logger: Any = None) -> Any:
@@ -251,6 +508,7 @@ def _train(
             n_bins=cfg.eval.n_bins,
             run_dir=run_dir,
             fingerprint=_fingerprint(cfg),
+            checkpoint=checkpoint,
             reporter=reporter,
             logger=logger,
             mixing=_mixing(cfg),
@@ -334,7 +592,14 @@ def _use_rich_logging(console) -> None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def _hydra_main(cfg: DictConfig) -> dict:
-    return run(cfg)
+    try:
+        return run(cfg)
+    except Exception as exc:  # a fault of losslab itself: the job fails, a sweep goes on
+        reason = _one_line(exc)
+        log.debug("traceback:\n%s", traceback.format_exc())
+        sys.stderr.write(f"losslab train: {reason}\n")
+        OUTCOMES.append({"status": "failed", "error": reason, "multirun": False})
+        return RunResult({"status": "failed", "error": reason})
 
 
 def launch(argv: list[str]) -> int:
@@ -371,20 +636,95 @@ def launch(argv: list[str]) -> int:
         ]
     saved = sys.argv
     sys.argv = ["losslab train", *argv]
+    restore_sigterm = _raise_on_sigterm()
+    full_error = os.environ.get("HYDRA_FULL_ERROR")
+    # Hydra's errors come here raw, to be reported in one line (Hydra itself would print
+    # a traceback for anything that is not its own compact error).
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         helping = any(flag in argv for flag in HELP_FLAGS)
         with one_repository_copy() if helping else contextlib.nullcontext():
             _hydra_main()
     except SystemExit as exc:  # Hydra's own reporting of a bad command line
         return exc.code if isinstance(exc.code, int) else 1
+    except (KeyboardInterrupt, Terminated) as exc:
+        return _interrupted(exc)
+    except Exception as exc:
+        if full_error == "1":
+            raise
+        sys.stderr.write(f"losslab train: {_one_line(exc)}\n")
+        return 1
     finally:
+        if full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = full_error
+        restore_sigterm()
         sys.argv = saved
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
         _leave_process_group()
+    not_ok = {"failed", "refused", "interrupted"}
     if sweep.LAST:  # a multirun: its summary read every job's results.json
-        return 0 if all(s.ok for s in sweep.LAST) else 1
-    return 1 if any(o["status"] == "failed" for o in OUTCOMES) else 0
+        ok = all(s.ok for s in sweep.LAST)
+        return 0 if ok and not any(o["status"] in not_ok for o in OUTCOMES) else 1
+    return 1 if any(o["status"] in not_ok for o in OUTCOMES) else 0
+
+
+def _one_line(exc: Exception) -> str:
+    """An error from Hydra or the file system, said in one line (plus Hydra's own cause)."""
+    from hydra.errors import CompactHydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(exc, CompactHydraException):
+        cause = exc.__cause__
+        extra = f"\n{cause}" if isinstance(cause, OmegaConfBaseException) else ""
+        return f"{exc}{extra}"
+    if isinstance(exc, OSError) and exc.filename:
+        return (
+            f"cannot write {exc.filename} ({exc.strerror}); choose a writable directory "
+            "(hydra.run.dir=... or hydra.sweep.dir=...)"
+        )
+    return (
+        f"internal error: {type(exc).__name__}: {exc} "
+        "(set HYDRA_FULL_ERROR=1 for the traceback; please report it)"
+    )
+
+
+def _raise_on_sigterm() -> Any:
+    """Make SIGTERM end the job like Ctrl-C (recorded, resumable); returns the undo.
+
+    Only where nobody else handles SIGTERM: a process run by submitit on SLURM has
+    its own handlers (checkpoint and requeue), which stay as they are.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous not in (signal.SIG_DFL, None):
+        return lambda: None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated(signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(exc: BaseException) -> int:
+    """Ctrl-C or SIGTERM: the job recorded itself as interrupted; a sweep prints its summary."""
+    from losslab.runner import sweep
+
+    name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else signal.Signals(exc.signum).name
+    sweeps = [o["sweep_dir"] for o in OUTCOMES if o.get("sweep_dir")]
+    if sweeps:
+        try:
+            summary = sweep.summarize(sweeps[-1], datetime.now().astimezone())
+            print("\n".join(summary.lines()), flush=True)
+        except Exception as error:  # the summary is a courtesy here; the exit code says it
+            log.warning("no sweep summary: %s: %s", type(error).__name__, error)
+    elif not OUTCOMES:
+        sys.stderr.write(f"losslab train: interrupted ({name}) before any job started\n")
+    return INTERRUPTED_EXIT.get(name, 1)
 
 
 def _rank_scratch_dir() -> str | None:
@@ -427,10 +767,40 @@ def resume_argv(argv: list[str]) -> list[str]:
             f"resume={run_dir}: not a run directory (no {saved}); "
             "give the directory that holds the run's results.json and .hydra/"
         )
+    try:
+        loaded = OmegaConf.to_container(OmegaConf.load(saved), resolve=False)
+    except Exception as exc:
+        raise ConfigError(f"resume={run_dir}: {saved} cannot be read: {exc}") from None
+    if not isinstance(loaded, list):
+        raise ConfigError(f"resume={run_dir}: {saved} is damaged (not a list of overrides)")
     rest = [a for a in argv if not a.startswith("resume=")]
     given_keys = {_override_key(a) for a in rest}
-    overrides = [o for o in map(str, OmegaConf.load(saved)) if _override_key(o) not in given_keys]
-    return [*overrides, *rest, f"hydra.run.dir={run_dir}"]
+    overrides = [str(o) for o in loaded if _override_key(str(o)) not in given_keys]
+    return [*overrides, *rest, f"hydra.run.dir={quote_value(str(run_dir))}"]
+
+
+def quote_value(value: str) -> str:
+    """``value`` as one quoted value of Hydra's override grammar, taken literally.
+
+    Quotes and backslashes are escaped for the grammar, and ``${`` for OmegaConf,
+    so that a path with spaces, commas, quotes, ``=`` or ``$`` arrives unchanged.
+    """
+    out = []
+    for i, ch in enumerate(value):
+        if ch == "'":
+            out.append("\\'")
+        elif ch == "\\" and (i + 1 == len(value) or value[i + 1] in "'\\"):
+            out.append("\\\\")
+        elif ch == "$" and value[i + 1 : i + 2] == "{":
+            out.append("\\$")
+        else:
+            out.append(ch)
+    return "'" + "".join(out) + "'"
+
+
+def _quote_path(path: Path) -> str:
+    """A path as the shell takes it, in the message that says how to resume."""
+    return shlex.quote(str(path))
 
 
 def _cfg_of_multirun(argv: list[str]) -> list[str]:

@@ -178,17 +178,7 @@ def build_parts(
     ]
     try:
         optimizer = build("optimizer", cfg.optimizer)(params)
-        scheduler = build("scheduler", cfg.scheduler)(optimizer)
-        if settings.warmup_epochs > 0:
-            # linear warm-up from lr/(w+1), then the chosen schedule from its start
-            warmup = torch.optim.lr_scheduler.LinearLR(
-                optimizer,
-                start_factor=1 / (settings.warmup_epochs + 1),
-                total_iters=settings.warmup_epochs,
-            )
-            scheduler = torch.optim.lr_scheduler.SequentialLR(
-                optimizer, [warmup, scheduler], milestones=[settings.warmup_epochs]
-            )
+        scheduler = build_schedule(cfg, settings, optimizer)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"optimizer/scheduler: {exc}") from exc
     return Parts(
@@ -237,3 +227,53 @@ def make_loaders(
                 **extra,
             )
     return loaders
+
+
+def build_schedule(cfg: DictConfig, settings: TrainerSettings, optimizer: Any) -> Any:
+    """The learning-rate schedule of ``cfg.scheduler``, after ``trainer.warmup_epochs`` of
+    linear warm-up (from lr/(w+1)) when set; stepped once per epoch."""
+    scheduler = build("scheduler", cfg.scheduler)(optimizer)
+    if settings.warmup_epochs > 0:
+        warmup = torch.optim.lr_scheduler.LinearLR(
+            optimizer,
+            start_factor=1 / (settings.warmup_epochs + 1),
+            total_iters=settings.warmup_epochs,
+        )
+        scheduler = torch.optim.lr_scheduler.SequentialLR(
+            optimizer, [warmup, scheduler], milestones=[settings.warmup_epochs]
+        )
+    return scheduler
+
+
+def check_schedule(cfg: DictConfig, settings: TrainerSettings) -> None:
+    """Step the run's whole schedule on a throwaway optimizer before any data is loaded.
+
+    A value that breaks the schedule (``scheduler.T_max=0`` divides by zero at the
+    first step) or makes the learning rate non-finite or negative is reported here,
+    not after the first epoch of training.
+    """
+    import math
+    import warnings
+
+    values = ", ".join(
+        f"scheduler.{k}={v}" for k, v in cfg.scheduler.items() if not str(k).startswith("_")
+    )
+    probe = [nn.Parameter(torch.zeros(1))]
+    try:
+        optimizer = build("optimizer", cfg.optimizer)(probe)
+        scheduler = build_schedule(cfg, settings, optimizer)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()"
+            for epoch in range(1, settings.epochs + 1):
+                rates = [group["lr"] for group in optimizer.param_groups]
+                bad = [r for r in rates if not math.isfinite(float(r)) or float(r) < 0]
+                if bad:
+                    raise ValueError(f"learning rate {bad[0]} at epoch {epoch}")
+                scheduler.step()
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"scheduler: the learning-rate schedule fails within the {settings.epochs} "
+            f"epochs of this run ({type(exc).__name__}: {exc}); check {values or 'its values'}"
+        ) from None

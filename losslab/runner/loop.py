@@ -8,6 +8,7 @@ nothing is copied to the host until the epoch ends.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import random
 import threading
@@ -119,13 +120,24 @@ def _snapshot(obj: Any, into: Any = None) -> Any:
             return into.copy_(obj.detach())
         return obj.detach().to("cpu", copy=True)
     if isinstance(obj, dict):
+        # a copy of the same type (a scheduler's Counter of milestones stays a Counter)
         into = into if isinstance(into, dict) else {}
-        return {k: _snapshot(v, into.get(k)) for k, v in obj.items()}
+        out = copy.copy(obj)
+        for k, v in obj.items():
+            out[k] = _snapshot(v, into.get(k))
+        return out
     if isinstance(obj, list | tuple):
         into = (
             into if isinstance(into, list | tuple) and len(into) == len(obj) else [None] * len(obj)
         )
-        return type(obj)(_snapshot(v, w) for v, w in zip(obj, into, strict=True))
+        items = [_snapshot(v, w) for v, w in zip(obj, into, strict=True)]
+        if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a namedtuple
+            return type(obj)(*items)
+        if type(obj) in (list, tuple):
+            return type(obj)(items)
+        out = copy.copy(obj)  # a list subclass: same type, same attributes
+        out[:] = items
+        return out
     return obj
 
 
@@ -291,12 +303,14 @@ def fit(
     n_bins: int,
     run_dir: Path,
     fingerprint: str,
+    checkpoint: dict[str, Any] | None = None,
     reporter: Reporter,
     logger: Any = None,
     mixing: Any = None,
     ctx: distributed.Context = distributed.SINGLE,
 ) -> History:
-    """Train for ``settings.epochs`` epochs, resuming from ``run_dir/checkpoint.pt`` if present.
+    """Train for ``settings.epochs`` epochs, from ``checkpoint`` (the run's last checkpoint,
+    read and validated by :func:`losslab.runner.rundir.read_checkpoint`) when given.
 
     After every epoch it appends the epoch's record to ``metrics.jsonl`` and
     atomically rewrites ``checkpoint.pt`` (model, optimizer, scheduler, loss and
@@ -336,23 +350,23 @@ def fit(
     history = History()
     start_epoch = 0
     ckpt_path = run_dir / CHECKPOINT
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ckpt.get("fingerprint") != fingerprint:
+    if checkpoint is not None:
+        try:
+            model.load_state_dict(checkpoint["model"])
+            opt.load_state_dict(checkpoint["optimizer"])
+            parts.scheduler.load_state_dict(checkpoint["scheduler"])
+            for key, module in stateful.items():
+                module.load_state_dict(checkpoint["modules"][key])
+            for record in checkpoint["history"]:
+                history.add(record)
+            _set_rng_state(checkpoint["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
             raise ConfigError(
-                f"{ckpt_path} belongs to a run with a different config; "
-                "resume with the same overrides or choose another run directory"
-            )
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        parts.scheduler.load_state_dict(ckpt["scheduler"])
-        for key, module in stateful.items():
-            module.load_state_dict(ckpt["modules"][key])
-        for record in ckpt["history"]:
-            history.add(record)
-        history.reliability = ckpt.get("reliability")
-        _set_rng_state(ckpt["rng"])
-        start_epoch = int(ckpt["epoch"])
+                f"{ckpt_path} is damaged: its state does not fit this run "
+                f"({type(exc).__name__}: {exc}); delete it to start this run again"
+            ) from None
+        history.reliability = checkpoint.get("reliability")
+        start_epoch = int(checkpoint["epoch"])
         log.info("resuming from %s after epoch %d", ckpt_path, start_epoch)
     if ctx.is_main:
         write_metrics(run_dir / METRICS, history.records)  # drop lines past the checkpoint
@@ -482,6 +496,8 @@ def fit(
             if logger is not None:
                 logger.log(record, step=epoch + 1)
     finally:
-        writer.wait()  # the last checkpoint is on disk before results.json
-    reporter.close()
+        try:
+            writer.wait()  # the last checkpoint is on disk before results.json
+        finally:
+            reporter.close()
     return history

@@ -6,6 +6,7 @@ temporary file in the same directory, flushed, then renamed over the target.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -40,17 +41,70 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+class DiskFull(OSError):
+    """A write that failed because its file system is full (or over quota)."""
+
+
+#: errno values that mean "no room on this file system".
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _no_space(exc: BaseException) -> bool:
+    """Whether ``exc`` or anything in its chain is a "no space left" error.
+
+    ``torch.save`` reports a full disk as a ``RuntimeError`` ("unexpected pos")
+    whose context is the ``OSError`` of the failed write.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def disk_full_error(path: Path) -> DiskFull:
+    """The error for a write of ``path`` that found no space, naming its file system."""
+    path = Path(path).absolute()
+    try:
+        stats = os.statvfs(path.parent)
+        free = f"{stats.f_bavail * stats.f_frsize / 2**20:.1f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return DiskFull(
+        errno.ENOSPC,
+        f"no space left on the device of {path.parent} ({_mount_point(path.parent)}, {free}); "
+        f"{path.name} was not written and its last complete version is kept",
+        str(path),
+    )
+
+
+def _mount_point(path: Path) -> str:
+    """The mount point that holds ``path`` (as far as the path itself shows)."""
+    path = path.resolve()
+    while not os.path.ismount(path) and path.parent != path:
+        path = path.parent
+    return f"file system mounted at {path}"
+
+
 def atomic_write(path: Path, write: Callable[[BinaryIO], Any], durable: bool = True) -> None:
     """Write ``path`` through ``write(file)`` so that readers see the old or the new
     file, never a mix.
 
     The rename is atomic for every process, so a killed or preempted run leaves
     one whole file either way. ``durable`` also fsyncs the data before the rename,
-    which it needs to survive a crash of the machine itself.
+    which it needs to survive a crash of the machine itself. A full file system
+    raises :class:`DiskFull` (naming the device) and leaves the old file as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        if _no_space(exc):
+            raise disk_full_error(path) from exc
+        raise
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -58,8 +112,10 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], Any], durable: bool = T
             if durable:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if _no_space(exc):
+            raise disk_full_error(path) from exc
         raise
 
 

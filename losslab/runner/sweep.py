@@ -23,7 +23,7 @@ from losslab.runner.records import RESULTS, atomic_write_json, read_json
 
 log = logging.getLogger("losslab")
 
-STATUSES = ("completed", "failed", "skipped", "unfinished")
+STATUSES = ("completed", "failed", "skipped", "refused", "unfinished")
 
 #: The summary of the last multirun that ended in this process (read by ``launch``).
 LAST: list[SweepSummary] = []
@@ -41,15 +41,14 @@ class SweepSummary:
 
     @property
     def ok(self) -> bool:
-        return self.count("failed") == 0 and self.count("unfinished") == 0
+        return all(self.count(s) == 0 for s in ("failed", "refused", "unfinished"))
 
     def lines(self) -> list[str]:
-        counts = ", ".join(f"{self.count(s)} {s}" for s in STATUSES if s != "unfinished")
-        if self.count("unfinished"):
-            counts += f", {self.count('unfinished')} unfinished"
+        always = ("completed", "failed", "skipped")
+        counts = ", ".join(f"{self.count(s)} {s}" for s in STATUSES if s in always or self.count(s))
         out = [f"sweep: {counts} ({self.sweep_dir})"]
         for job in self.jobs:
-            if job["status"] in ("failed", "unfinished"):
+            if job["status"] in ("failed", "refused", "unfinished"):
                 reason = job.get("error") or "no results.json: the job did not finish"
                 out.append(f"  {job['status']}: {' '.join(job['overrides'])}: {reason}")
                 out.append(f"    {job['run_dir']}")
@@ -87,7 +86,23 @@ def summarize(sweep_dir: str | Path, launched_at: datetime) -> SweepSummary:
     """Outcome of every job under ``sweep_dir`` for a launch that began at ``launched_at``."""
     sweep_dir = Path(sweep_dir)
     summary = SweepSummary(str(sweep_dir))
+    reported = read_outcomes(sweep_dir)
+    seen = set()
     for job_dir in _job_dirs(sweep_dir):
+        seen.add(str(job_dir))
+        outcome = reported.get(str(job_dir))
+        if outcome is not None and outcome["status"] in ("refused", "interrupted"):
+            # the job's own directory holds another run, or no final record yet
+            status = "refused" if outcome["status"] == "refused" else "unfinished"
+            summary.jobs.append(
+                {
+                    "run_dir": str(job_dir),
+                    "status": status,
+                    "overrides": outcome.get("overrides") or _overrides(job_dir),
+                    "error": outcome.get("error"),
+                }
+            )
+            continue
         record = read_json(job_dir / RESULTS)
         job: dict[str, Any] = {"run_dir": str(job_dir)}
         if record is None or record.get("status") not in ("completed", "failed"):
@@ -105,6 +120,16 @@ def summarize(sweep_dir: str | Path, launched_at: datetime) -> SweepSummary:
             if job["status"] == "failed":
                 job["error"] = record.get("error")
         summary.jobs.append(job)
+    for run_dir, outcome in reported.items():  # refused before it could make its directory
+        if run_dir not in seen and outcome["status"] == "refused":
+            summary.jobs.append(
+                {
+                    "run_dir": run_dir,
+                    "status": "refused",
+                    "overrides": outcome.get("overrides") or [],
+                    "error": outcome.get("error"),
+                }
+            )
     return summary
 
 
@@ -120,6 +145,7 @@ class SweepReport(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.launched_at = datetime.now().astimezone()
+        clear_outcomes(config.hydra.sweep.dir)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         launched_at = self.launched_at or datetime.now().astimezone()
@@ -130,3 +156,43 @@ class SweepReport(Callback):
         except OSError as exc:
             log.warning("sweep.json not written: %s", exc)
         print("\n".join(summary.lines()), flush=True)
+
+
+#: Folder of the sweep directory where each job of the current launch reports its outcome.
+OUTCOMES_DIR = ".outcomes"
+
+
+def record_outcome(sweep_dir: str | Path, job_num: int, outcome: dict[str, Any]) -> None:
+    """Record what became of job ``job_num`` in this launch, for the sweep's summary.
+
+    A job refused because its directory holds another run leaves that directory
+    untouched, so only this record can tell the summary that it was not skipped.
+    """
+    path = Path(sweep_dir) / OUTCOMES_DIR / f"{job_num}.json"
+    try:
+        atomic_write_json(path, {**outcome, "job_num": job_num})
+    except OSError as exc:
+        log.warning("outcome of job %d not recorded: %s", job_num, exc)
+
+
+def read_outcomes(sweep_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """The outcomes recorded by the jobs of this launch, by run directory."""
+    folder = Path(sweep_dir) / OUTCOMES_DIR
+    out: dict[str, dict[str, Any]] = {}
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.json")):
+            entry = read_json(path)
+            if (
+                isinstance(entry, dict)
+                and isinstance(entry.get("run_dir"), str)
+                and entry.get("status") in (*STATUSES, "refused", "interrupted")
+            ):
+                out[entry["run_dir"]] = entry
+    return out
+
+
+def clear_outcomes(sweep_dir: str | Path) -> None:
+    """Forget the outcomes of an earlier launch into the same sweep directory."""
+    import shutil
+
+    shutil.rmtree(Path(sweep_dir) / OUTCOMES_DIR, ignore_errors=True)

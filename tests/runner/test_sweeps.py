@@ -101,7 +101,7 @@ def test_sweep_relaunch_skips_completed_and_resumes_unfinished(tmp_path, capsys)
     again = json.loads((tmp_path / "1" / "results.json").read_text())
     assert _final_metrics(again) == _final_metrics(first[1])
     summary = json.loads((tmp_path / "sweep.json").read_text())
-    assert summary["counts"] == {"completed": 1, "failed": 0, "skipped": 1, "unfinished": 0}
+    assert summary["counts"] == {"completed": 1, "failed": 0, "skipped": 1, "refused": 0, "unfinished": 0}
 
 
 def test_sweep_summary_names_the_failed_job_and_its_reason(tmp_path, capsys):

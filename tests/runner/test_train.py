@@ -145,11 +145,13 @@ def test_interrupted_run_resumes_to_identical_results(tmp_path, monkeypatch):
     )
 
 
-def test_resume_refuses_a_different_config(tmp_path):
+def test_resume_refuses_a_different_config(tmp_path, capsys):
     run_train(tmp_path, "trainer.epochs=1")
     (tmp_path / "results.json").unlink()
     code, results = run_train(tmp_path, "trainer.epochs=1", "seed=5")
-    assert code == 1 and "different config" in results["error"]
+    # refused before anything is written: no failed record over the unfinished run
+    assert code == 1 and results is None
+    assert "different config" in capsys.readouterr().err
 
 
 def test_completed_run_is_not_run_again(tmp_path, capsys):
