@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,18 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def wait_for_epochs(run_dir: Path, epochs: int, proc: subprocess.Popen, limit: float = 120):
+    """Wait until a running ``proc`` has recorded ``epochs`` epochs in ``run_dir``."""
+    deadline = time.monotonic() + limit
+    metrics = run_dir / "metrics.jsonl"
+    while time.monotonic() < deadline:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= epochs:
+            return
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        time.sleep(0.01)
+    raise AssertionError(f"no {epochs} epochs in {limit} s")
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

@@ -115,8 +115,9 @@ def run(cfg: DictConfig) -> RunResult:
     lock = rundir.DirLock(job.run_dir)
     try:
         admitted = _admit(cfg, job, lock)
-        if ctx.enabled:
-            distributed.broadcast_object(ctx, admitted)
+        if ctx.enabled:  # the others read the checkpoint themselves
+            resumes = admitted.get("checkpoint") is not None
+            distributed.broadcast_object(ctx, {"skip": admitted.get("skip"), "resume": resumes})
     except rundir.RunRefused as exc:
         lock.release()
         if ctx.enabled:
@@ -419,9 +420,8 @@ def _follow(cfg: DictConfig, run_dir: Path, ctx: Any) -> RunResult:
     results: dict = {"status": "running", "timing": {}}
     try:
         checkpoint = None
-        if admitted.get("checkpoint") is not None:
-            settings_epochs = int(cfg.trainer.epochs)
-            checkpoint = rundir.read_checkpoint(run_dir, _fingerprint(cfg), settings_epochs)
+        if admitted.get("resume"):
+            checkpoint = rundir.read_checkpoint(run_dir, _fingerprint(cfg), int(cfg.trainer.epochs))
         _train(cfg, run_dir, results, None, _RunState(sweep_dir=None), ctx, checkpoint=checkpoint)
     except Exception as exc:  # rank 0 records the run; this rank only reports
         results.update(status="failed", error=f"{type(exc).__name__}: {exc}")

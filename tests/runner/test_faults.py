@@ -11,14 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from losslab.cli import main
-from tests.conftest import read_metrics, run_cli, run_train, strip_times
+from tests.conftest import read_metrics, run_cli, run_train, strip_times, wait_for_epochs
 
 FAST = ("model.width=16", "trainer.batch_size=32")
 
@@ -45,17 +44,6 @@ def train_process(run_dir: Path, *overrides: str, **kwargs) -> subprocess.Popen:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         **kwargs,
     )
-
-
-def wait_for_epochs(run_dir: Path, epochs: int, proc: subprocess.Popen, limit: float = 120):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        path = run_dir / "metrics.jsonl"
-        if path.exists() and len(path.read_text().splitlines()) >= epochs:
-            return
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-        time.sleep(0.01)
-    raise AssertionError(f"no {epochs} epochs in {limit} s")
 
 
 # --- 1. every scheduler, with and without warm-up, resumes after SIGKILL -------------------

@@ -8,29 +8,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 import yaml
 
 from losslab.cli import main
-from tests.conftest import read_metrics, run_cli, run_train, strip_times
+from tests.conftest import read_metrics, run_cli, run_train, strip_times, wait_for_epochs
 
 # A stateful loss (ALDR-KL's lambda_i) and regularizer (ELR's targets), dropout for
 # the RNG state, and small batches so that an epoch lasts long enough to be killed in.
 STATEFUL = ("loss=aldr", "regularizer=[elr]", "model.dropout=0.2", "trainer.batch_size=16")
-
-
-def _wait_for_epochs(run_dir: Path, epochs: int, proc: subprocess.Popen, limit: float = 120):
-    deadline = time.monotonic() + limit
-    metrics = run_dir / "metrics.jsonl"
-    while time.monotonic() < deadline:
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= epochs:
-            return
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-        time.sleep(0.02)
-    raise AssertionError(f"no {epochs} epochs in {limit} s")
 
 
 def _final_metrics(results: dict) -> dict:
@@ -49,7 +36,7 @@ def test_sigkill_mid_training_then_resume_is_bitwise_identical(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for_epochs(killed, 2, proc)
+        wait_for_epochs(killed, 2, proc)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
@@ -101,7 +88,13 @@ def test_sweep_relaunch_skips_completed_and_resumes_unfinished(tmp_path, capsys)
     again = json.loads((tmp_path / "1" / "results.json").read_text())
     assert _final_metrics(again) == _final_metrics(first[1])
     summary = json.loads((tmp_path / "sweep.json").read_text())
-    assert summary["counts"] == {"completed": 1, "failed": 0, "skipped": 1, "refused": 0, "unfinished": 0}
+    assert summary["counts"] == {
+        "completed": 1,
+        "failed": 0,
+        "skipped": 1,
+        "refused": 0,
+        "unfinished": 0,
+    }
 
 
 def test_sweep_summary_names_the_failed_job_and_its_reason(tmp_path, capsys):
@@ -194,7 +187,7 @@ def test_submitit_requeue_after_timeout_signal_resumes_the_job(tmp_path):
         env=env,
     )
     try:
-        _wait_for_epochs(sweep_dir / "0", 2, proc)
+        wait_for_epochs(sweep_dir / "0", 2, proc)
         # The submitit controller's job id is its pid; the training task is its child.
         (controller,) = [
             int(p.name) for p in (sweep_dir / ".submitit").iterdir() if p.name.isdigit()
