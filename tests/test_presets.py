@@ -74,6 +74,13 @@ def test_ldr_benchmark_protocol_and_sweep(dataset):
     )
 
 
+def test_ldr_benchmark_runs_ldr_with_the_code_s_lambda():
+    # the paper's code fixes lambda = 10 for its benchmark; losslab's default is 0.1
+    assert _compose("experiment=ldr_benchmark", "dataset=letter", "loss=ldr").loss.lam == 10.0
+    assert _compose("loss=ldr").loss.lam == 0.1
+    assert _compose("experiment=ldr_benchmark", "dataset=letter", "loss=gce").loss.q == 0.7
+
+
 def test_ldr_label_settings_compose_to_the_paper_noise():
     expected = {
         "ldr/sym60": ("SymmetricNoise", 0.6, {"include_true": True}),

@@ -69,7 +69,7 @@ REFERENCES = {
         - np.log(0.1 + py(z, y))
         - np.sum((1 - onehot(y)) * (np.log(1.1) - np.log(0.1 + softmax(z))), axis=1) / (K - 1)
     ),
-    "ldr": lambda z, y: ldr_ref(sp(z) / sp(z).mean(1, keepdims=True), y, 10.0, 0.1),
+    "ldr": lambda z, y: ldr_ref(sp(z) / sp(z).mean(1, keepdims=True), y, 0.1, 0.1),
     "squentropy": lambda z, y: -np.log(py(z, y)) + np.sum((1 - onehot(y)) * z**2, axis=1) / (K - 1),
     "spherical_z": lambda z, y: (
         sp(
