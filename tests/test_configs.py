@@ -128,10 +128,10 @@ def test_loss_contract(option):
     cfg = compose_with(f"loss={option}")
     loss_fn = build("loss", cfg.loss, num_samples=16, num_classes=cfg.dataset.num_classes)
     target = torch.arange(16) % cfg.dataset.num_classes
-    # confident on the label, so truncated losses have a gradient too
-    logits = (
-        torch.randn(16, cfg.dataset.num_classes) + 4 * torch.eye(cfg.dataset.num_classes)[target]
-    )
+    # confident on the label, so truncated losses have a gradient too; seeded, so that a
+    # hinge loss (ww) cannot meet every margin on one draw and none on another
+    noise = torch.randn(16, cfg.dataset.num_classes, generator=torch.Generator().manual_seed(0))
+    logits = noise + 4 * torch.eye(cfg.dataset.num_classes)[target]
     logits.requires_grad_()
     value = loss_fn(logits, target, index=torch.arange(16))
     assert value.ndim == 0 and torch.isfinite(value)
