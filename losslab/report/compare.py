@@ -3,7 +3,9 @@
 Every ``results.json`` below the given paths is read. Runs whose ``status`` is
 not ``completed`` (failed, still running, killed: a job directory with
 ``.hydra/``, ``metrics.jsonl`` or ``checkpoint.pt`` but no ``results.json``)
-are listed on their own and never enter a mean.
+are listed on their own and never enter a mean, and so are records that cannot
+be used: unreadable, not JSON, or with a field of the wrong type
+(:func:`record_problem`), one line each naming the file and the field.
 
 Grouping:
     Runs whose resolved configs differ only in ``seed`` form one group. The
@@ -72,6 +74,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -134,11 +137,180 @@ class Run:
 
 @dataclass(frozen=True)
 class Problem:
-    """A run that is not part of the comparison: failed, unfinished or unreadable."""
+    """A run that is not part of the comparison: failed, unfinished, unreadable or malformed."""
 
     path: Path
     status: str
     error: str
+
+
+# ------------------------------------------------------- checking a record
+
+#: Sections of a results record that are JSON objects when recorded.
+RECORD_SECTIONS = ("config", "final", "best", "noise", "timing", "versions", "reliability", "data")
+#: Fields of a results record that are strings when recorded.
+RECORD_TEXTS = ("error", "traceback", "run_dir", "device", "fingerprint")
+#: Splits of ``final`` and ``best`` (JSON objects when recorded).
+RECORD_SPLITS = ("train", "val", "test")
+#: ``timing`` fields: ISO 8601 timestamps, and durations or counts.
+RECORD_TIMES = ("started_at", "finished_at")
+RECORD_DURATIONS = ("total_s", "train_s", "eval_s", "epochs")
+
+
+def _kind(value: Any) -> str:
+    """The JSON type of ``value`` with its article: ``a number``, ``an array``, ``null``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """An ISO 8601 timestamp as an aware datetime, or None when ``value`` is not one.
+
+    A timestamp without a UTC offset is taken as local time, the meaning Python
+    gives naive datetimes (``datetime.astimezone``); losslab itself writes UTC
+    with its offset. A trailing ``Z`` means UTC.
+
+    Example:
+        >>> parse_timestamp("2026-03-01T12:00:00Z").isoformat()
+        '2026-03-01T12:00:00+00:00'
+        >>> parse_timestamp("yesterday") is None
+        True
+    """
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+        return parsed if parsed.tzinfo is not None else parsed.astimezone()
+    except (ValueError, OverflowError, OSError):  # OSError: out of the platform's range
+        return None
+
+
+def record_problem(record: Any) -> str | None:
+    """What is wrong with a ``results.json`` record read from disk; None when it is usable.
+
+    The one check of a record's shape for every reader (``losslab compare``, the
+    sweep summary), so that code after it can index the record without guarding
+    against types. Required: a JSON object with a non-empty string ``status``.
+    Every other field may be absent or null (not recorded); when recorded:
+
+    - ``overrides``: an array of strings;
+    - ``error``, ``traceback``, ``run_dir``, ``device``, ``fingerprint``: strings;
+    - ``config``, ``final``, ``best``, ``noise``, ``timing``, ``versions``,
+      ``reliability``, ``data``: objects;
+    - ``config.seed``: a number, string or boolean (it labels the runs of a group);
+    - ``final`` and ``best``: ``epoch`` an integer, ``train``, ``val``, ``test`` objects;
+    - ``timing``: ``started_at`` and ``finished_at`` ISO 8601 timestamps
+      (:func:`parse_timestamp`), ``total_s``, ``train_s``, ``eval_s``, ``epochs`` numbers.
+
+    Metric values are not checked: a value that is not a finite number counts as
+    missing (:func:`metric_value`). Fields not named here are not checked.
+
+    Args:
+        record: the parsed JSON.
+
+    Returns:
+        One line naming the first malformed field and what it holds, or None.
+
+    Example:
+        >>> record_problem({"status": "completed", "overrides": 5})
+        'overrides is a number, not an array of strings'
+    """
+    if not isinstance(record, dict):
+        return f"not a JSON object ({_kind(record)})"
+    status = record.get("status")
+    if status is None:
+        return "status is missing"
+    if not isinstance(status, str):
+        return f"status is {_kind(status)}, not a string"
+    if not status.strip():
+        return "status is empty"
+    overrides = record.get("overrides")
+    if overrides is not None:
+        if not isinstance(overrides, list):
+            return f"overrides is {_kind(overrides)}, not an array of strings"
+        bad = next((o for o in overrides if not isinstance(o, str)), _Absent)
+        if bad is not _Absent:
+            return f"overrides holds {_kind(bad)}, not only strings"
+    for name in RECORD_TEXTS:
+        value = record.get(name)
+        if value is not None and not isinstance(value, str):
+            return f"{name} is {_kind(value)}, not a string"
+    for name in RECORD_SECTIONS:
+        value = record.get(name)
+        if value is not None and not isinstance(value, dict):
+            return f"{name} is {_kind(value)}, not an object"
+    seed = (record.get("config") or {}).get("seed")
+    if isinstance(seed, list | dict):
+        return f"config.seed is {_kind(seed)}, not a number or string"
+    for name in ("final", "best"):
+        section = record.get(name) or {}
+        epoch = section.get("epoch")
+        if epoch is not None and (not isinstance(epoch, int) or isinstance(epoch, bool)):
+            return f"{name}.epoch is {_kind(epoch)}, not an integer"
+        for split in RECORD_SPLITS:
+            value = section.get(split)
+            if value is not None and not isinstance(value, dict):
+                return f"{name}.{split} is {_kind(value)}, not an object"
+    timing = record.get("timing") or {}
+    for name in RECORD_TIMES:
+        value = timing.get(name)
+        if value is not None and parse_timestamp(value) is None:
+            shown = f"'{_shorten(value, 40)}'" if isinstance(value, str) else _kind(value)
+            return f"timing.{name} is {shown}, not an ISO 8601 timestamp"
+    for name in RECORD_DURATIONS:
+        value = timing.get(name)
+        if value is not None and not _is_number(value):
+            return f"timing.{name} is {_kind(value)}, not a number"
+    return None
+
+
+def read_record(path: Path) -> tuple[dict[str, Any] | None, Problem | None]:
+    """Read and check one ``results.json``.
+
+    Args:
+        path: the file.
+
+    Returns:
+        ``(record, None)`` for a usable record (:func:`record_problem`), else
+        ``(None, problem)`` whose ``status`` is ``"missing"`` (no such file),
+        ``"unreadable"`` (a directory, an I/O error, not JSON) or ``"malformed"``
+        (JSON of the wrong shape), and whose ``error`` says what is wrong.
+    """
+    path = Path(path)
+    try:
+        record = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None, Problem(path, "missing", f"no {path.name}")
+    except IsADirectoryError:
+        return None, Problem(path, "unreadable", "a directory, not a file")
+    except OSError as exc:
+        return None, Problem(path, "unreadable", f"cannot be read: {exc.strerror or exc}")
+    except RecursionError:
+        return None, Problem(path, "unreadable", "not valid JSON: nested too deeply")
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        return None, Problem(path, "unreadable", f"not valid JSON: {exc}")
+    problem = record_problem(record)
+    if problem is not None:
+        return None, Problem(path, "malformed", problem)
+    return record, None
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -194,7 +366,7 @@ def find_runs(paths: Sequence[str | Path]) -> tuple[list[Run], list[Problem]]:
 
     Returns:
         The completed runs and the others (failed, running, unfinished,
-        unreadable), both in natural path order.
+        unreadable, malformed: see :func:`read_record`), both in natural path order.
 
     Raises:
         CompareError: when a path does not exist or no ``results.json`` is found.
@@ -212,12 +384,14 @@ def find_runs(paths: Sequence[str | Path]) -> tuple[list[Run], list[Problem]]:
             continue
         for dirpath, dirnames, filenames in os.walk(path):
             here = Path(dirpath)
-            if RESULTS in filenames:
+            if RESULTS in filenames or RESULTS in dirnames:  # a directory: listed as unreadable
                 files.setdefault((here / RESULTS).resolve(), here / RESULTS)
             elif ".hydra" in dirnames or {"metrics.jsonl", "checkpoint.pt"} & set(filenames):
                 unfinished.setdefault(here.resolve(), here)
             dirnames[:] = sorted(
-                d for d in dirnames if not d.startswith(".") and d not in _SKIPPED_DIRS
+                d
+                for d in dirnames
+                if not d.startswith(".") and d not in _SKIPPED_DIRS and d != RESULTS
             )
     if not files:
         where = ", ".join(str(p) for p in paths)
@@ -234,20 +408,16 @@ def find_runs(paths: Sequence[str | Path]) -> tuple[list[Run], list[Problem]]:
         for d in unfinished.values()
     ]
     for path in files.values():
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            problems.append(Problem(path, "unreadable", f"{type(exc).__name__}: {exc}"))
+        record, problem = read_record(path)
+        if problem is not None:
+            problems.append(problem)
             continue
-        if not isinstance(record, dict):
-            problems.append(Problem(path, "unreadable", "not a JSON object"))
-            continue
-        status = str(record.get("status", "unknown"))
+        status = record["status"]
         if status != "completed":
             error = record.get("error") or (
                 "not finished: still running, or the job was killed" if status == "running" else ""
             )
-            problems.append(Problem(path, status, str(error)))
+            problems.append(Problem(path, status, error))
             continue
         runs.append(_run_of(path, record))
     runs.sort(key=lambda r: _natural_key(r.path))
@@ -1187,7 +1357,8 @@ _EPILOG = """\
 grouping: runs whose resolved configs differ only in `seed` form a group (logger.*,
   trainer.device, trainer.num_workers, dataset.root/download/loader/memory_limit_mb are
   ignored). Columns are the keys that vary across groups; config groups show their option
-  (loss=gce). Failed and unfinished runs are listed apart and never enter a mean.
+  (loss=gce). Failed and unfinished runs, and results.json files that are unreadable or
+  malformed (a field of the wrong type), are listed apart and never enter a mean.
 sorting: by the first metric; acc* descending; ece*, mce*, nll*, brier*, aurc*, entropy*,
   loss*, err* ascending (lower is better); anything else descending.
 p-values (--baseline): paired t-test when both groups hold the same seeds, Welch otherwise.

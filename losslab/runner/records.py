@@ -137,11 +137,19 @@ def write_metrics(path: Path, history: list[dict], durable: bool = True) -> None
 
 
 def read_json(path: Path) -> dict | None:
-    """The JSON object at ``path``, or None when it is missing or unreadable."""
+    """The JSON object at ``path``, else None.
+
+    None when the file is missing, a directory or unreadable, is not valid
+    JSON (or nested too deeply to parse), or holds JSON that is not an object
+    (``[1, 2]``, ``3``, ``null``): callers may use the result as a dict without
+    checking its type. The fields inside are not checked (see
+    :func:`losslab.report.compare.record_problem` for a results record).
+    """
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        data = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError, RecursionError):  # ValueError: bad JSON or bad UTF-8
         return None
+    return data if isinstance(data, dict) else None
 
 
 def versions() -> dict[str, str]:

@@ -152,9 +152,12 @@ def read_previous(run_dir: Path) -> dict[str, Any] | None:
     path = Path(run_dir) / RESULTS
     if not path.exists() and not path.is_symlink():
         return None
+    from losslab.report.compare import record_problem
+
     record = read_json(path)
-    if not isinstance(record, dict) or not isinstance(record.get("status"), str):
-        what = "a directory" if path.is_dir() else "not a JSON object with a 'status'"
+    problem = record_problem(record) if record is not None else None
+    if record is None or problem:
+        what = "a directory" if path.is_dir() else problem or "not a JSON object"
         raise RunRefused(
             f"{path} is damaged ({what}); delete it to run again "
             f"(a checkpoint.pt beside it is kept and the run resumes from it)"

@@ -3,9 +3,19 @@
 Jobs may run in this process (Hydra's basic launcher), in worker processes
 (``hydra/launcher=local``) or on other machines (``hydra/launcher=slurm``), so
 the summary does not rely on anything the jobs returned: it reads every job
-directory's ``results.json``. A job whose record was finished before this
-launch started was skipped ("already completed"); one without a record never
-finished (killed, or still waiting to be requeued).
+directory's ``results.json``, and the outcome each job of this launch reported
+(``SWEEP_DIR/.outcomes``). A completed job was skipped ("already completed")
+when it says so, else when its record was finished before this launch started;
+one without a record never finished (killed, or still waiting to be requeued).
+
+A record that cannot be trusted (unreadable, not a JSON object, or a field of
+the wrong type: :func:`losslab.report.compare.record_problem`, the check that
+``losslab compare`` applies too) makes its job unfinished, with the file and
+what is wrong as the reason, so that a damaged sweep never exits 0. That
+includes a ``timing.finished_at`` that is not an ISO 8601 timestamp: losslab
+writes one with every record, so such a record was edited or corrupted after
+the job, and nothing in it proves that the job was done, before this launch or
+in it. A timestamp without a UTC offset is local time.
 """
 
 from __future__ import annotations
@@ -19,11 +29,19 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from losslab.report.compare import parse_timestamp, read_record
 from losslab.runner.records import RESULTS, atomic_write_json, read_json
 
 log = logging.getLogger("losslab")
 
 STATUSES = ("completed", "failed", "skipped", "refused", "unfinished")
+
+#: Shown for a job of each status that has no recorded reason.
+_NO_REASON = {
+    "failed": "no error recorded",
+    "refused": "no reason recorded",
+    "unfinished": f"no {RESULTS}: the job did not finish",
+}
 
 #: The summary of the last multirun that ended in this process (read by ``launch``).
 LAST: list[SweepSummary] = []
@@ -49,7 +67,7 @@ class SweepSummary:
         out = [f"sweep: {counts} ({self.sweep_dir})"]
         for job in self.jobs:
             if job["status"] in ("failed", "refused", "unfinished"):
-                reason = job.get("error") or "no results.json: the job did not finish"
+                reason = job.get("error") or _NO_REASON[job["status"]]
                 out.append(f"  {job['status']}: {' '.join(job['overrides'])}: {reason}")
                 out.append(f"    {job['run_dir']}")
         return out
@@ -68,23 +86,55 @@ def _job_dirs(sweep_dir: Path) -> list[Path]:
 
     def key(path: Path) -> tuple:
         rel = path.relative_to(sweep_dir).parts
-        return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in rel)
+        return tuple((0, int(part), "") if part.isdecimal() else (1, 0, part) for part in rel)
 
     return sorted(dirs, key=key)
 
 
 def _overrides(job_dir: Path) -> list[str]:
-    path = job_dir / ".hydra" / "overrides.yaml"
-    if not path.exists():
-        return []
-    from omegaconf import OmegaConf
+    """Hydra's record of the job's overrides; [] when it is missing or not a list."""
+    import yaml
 
-    return [str(o) for o in OmegaConf.load(path)]
+    try:
+        overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return []
+    return [str(o) for o in overrides] if isinstance(overrides, list) else []
+
+
+def _aware(moment: datetime) -> datetime:
+    """``moment`` with its time zone; a naive one is local time."""
+    return moment if moment.tzinfo is not None else moment.astimezone()
+
+
+def _from_record(job_dir: Path, launched_at: datetime, reported: str | None) -> dict[str, Any]:
+    """The job of ``job_dir`` as its ``results.json`` and its reported outcome tell it."""
+    path = job_dir / RESULTS
+    record, problem = read_record(path)
+    job: dict[str, Any] = {"run_dir": str(job_dir)}
+    if problem is not None:
+        job.update(status="unfinished", overrides=_overrides(job_dir))
+        if problem.status != "missing":
+            job["error"] = f"damaged {path}: {problem.error}; delete it to run the job again"
+        return job
+    status = record["status"]
+    job["overrides"] = record.get("overrides") or _overrides(job_dir)
+    if status == "failed":
+        job.update(status="failed", error=record.get("error") or f"no error in {path}")
+    elif status != "completed":
+        job.update(status="unfinished", error=f"{path} says '{status}': the job did not finish")
+    elif reported in ("skipped", "completed"):  # what the job saw: no clock to compare
+        job["status"] = reported
+    else:
+        finished = parse_timestamp((record.get("timing") or {}).get("finished_at"))
+        job["status"] = "skipped" if finished is not None and finished < launched_at else status
+    return job
 
 
 def summarize(sweep_dir: str | Path, launched_at: datetime) -> SweepSummary:
     """Outcome of every job under ``sweep_dir`` for a launch that began at ``launched_at``."""
     sweep_dir = Path(sweep_dir)
+    launched_at = _aware(launched_at)
     summary = SweepSummary(str(sweep_dir))
     reported = read_outcomes(sweep_dir)
     seen = set()
@@ -103,23 +153,8 @@ def summarize(sweep_dir: str | Path, launched_at: datetime) -> SweepSummary:
                 }
             )
             continue
-        record = read_json(job_dir / RESULTS)
-        job: dict[str, Any] = {"run_dir": str(job_dir)}
-        if record is None or record.get("status") not in ("completed", "failed"):
-            job.update(status="unfinished", overrides=_overrides(job_dir))
-        else:
-            job["overrides"] = record.get("overrides") or _overrides(job_dir)
-            job["status"] = record["status"]
-            finished = (record.get("timing") or {}).get("finished_at")
-            if (
-                job["status"] == "completed"
-                and finished
-                and datetime.fromisoformat(finished) < launched_at
-            ):
-                job["status"] = "skipped"
-            if job["status"] == "failed":
-                job["error"] = record.get("error")
-        summary.jobs.append(job)
+        status = outcome["status"] if outcome is not None else None
+        summary.jobs.append(_from_record(job_dir, launched_at, status))
     for run_dir, outcome in reported.items():  # refused before it could make its directory
         if run_dir not in seen and outcome["status"] == "refused":
             summary.jobs.append(
@@ -187,6 +222,13 @@ def read_outcomes(sweep_dir: str | Path) -> dict[str, dict[str, Any]]:
                 and isinstance(entry.get("run_dir"), str)
                 and entry.get("status") in (*STATUSES, "refused", "interrupted")
             ):
+                overrides = entry.get("overrides")
+                if not isinstance(overrides, list) or not all(
+                    isinstance(o, str) for o in overrides
+                ):
+                    entry["overrides"] = None  # the job directory's .hydra/ tells them
+                if not isinstance(entry.get("error"), str):
+                    entry["error"] = None
                 out[entry["run_dir"]] = entry
     return out
 

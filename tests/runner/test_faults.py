@@ -273,7 +273,17 @@ def test_an_override_holding_an_interpolation_is_recorded_as_given(tmp_path):
 # --- 10. a results.json that is not a record ------------------------------------------------
 
 
-@pytest.mark.parametrize("content", ["[1, 2]", "3", "{not json", "dir"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "[1, 2]",
+        "3",
+        "{not json",
+        "dir",
+        '{"status": "completed", "overrides": 5}',
+        '{"status": "completed", "timing": {"finished_at": "yesterday"}}',
+    ],
+)
 def test_damaged_results_json_is_refused_with_its_path(tmp_path, capsys, content):
     path = tmp_path / "results.json"
     if content == "dir":
