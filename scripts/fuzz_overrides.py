@@ -127,6 +127,13 @@ def override_lists(seed: int, count: int) -> list[list[str]]:
 
 def check(overrides: list[str], run_dir: Path, timeout: float = 600) -> str | None:
     """Run one list; None when it ended cleanly, else what went wrong."""
+    return run_one(overrides, run_dir, timeout)[1]
+
+
+def run_one(
+    overrides: list[str], run_dir: Path, timeout: float = 600
+) -> tuple[int | None, str | None]:
+    """Run one list: (exit code, None when it ended cleanly or else what went wrong)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline"}
     env.pop("HYDRA_FULL_ERROR", None)
     try:
@@ -148,20 +155,20 @@ def check(overrides: list[str], run_dir: Path, timeout: float = 600) -> str | No
             cwd=run_dir.parent,
         )
     except subprocess.TimeoutExpired:
-        return f"no end within {timeout} s"
-    out = proc.stdout + proc.stderr
+        return None, f"no end within {timeout} s"
+    code, out = proc.returncode, proc.stdout + proc.stderr
     if "Traceback" in out:
-        return "traceback:\n" + out[out.index("Traceback") :][-1500:]
-    if proc.returncode not in (0, 1, 2):
-        return f"exit code {proc.returncode}:\n{out[-800:]}"
-    if proc.returncode == 0:
+        return code, "traceback:\n" + out[out.index("Traceback") :][-1500:]
+    if code not in (0, 1, 2):
+        return code, f"exit code {code}:\n{out[-800:]}"
+    if code == 0:
         try:
             status = json.loads((run_dir / "results.json").read_text())["status"]
         except (OSError, ValueError, KeyError) as exc:
-            return f"exit 0 without a completed results.json ({exc})"
+            return code, f"exit 0 without a completed results.json ({exc})"
         if status != "completed":
-            return f"exit 0 with status {status}"
-    return None
+            return code, f"exit 0 with status {status}"
+    return code, None
 
 
 def main() -> int:
@@ -171,12 +178,15 @@ def main() -> int:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="losslab-fuzz-"))
     bad = 0
+    codes: dict[str, int] = {}
     for i, overrides in enumerate(override_lists(args.seed, args.count)):
-        problem = check(overrides, root / f"run-{i}")
+        code, problem = run_one(overrides, root / f"run-{i}")
+        codes[str(code)] = codes.get(str(code), 0) + 1
         if problem:
             bad += 1
             print(f"[{i}] {' '.join(overrides)}\n    {problem}", flush=True)
-    print(f"fuzz_overrides: {args.count - bad}/{args.count} ok ({root})")
+    tally = ", ".join(f"exit {c}: {n}" for c, n in sorted(codes.items()))
+    print(f"fuzz_overrides: {args.count - bad}/{args.count} ok ({tally}; {root})")
     return 1 if bad else 0
 
 

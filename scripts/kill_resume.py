@@ -2,7 +2,8 @@
 
 For each trial: start ``losslab train`` into a fresh directory, SIGKILL it after a
 random delay drawn over the whole length of an uninterrupted run (start-up
-included), then run the same command again to its end. Each trial must end
+included; re-measured, and the moment drawn again, whenever a run ends before its
+kill), then run the same command again to its end. Each trial must end
 ``completed`` with final/best/reliability records and metrics.jsonl bitwise equal
 to the uninterrupted run's (wall-clock fields aside), with its plots, and with no
 ``.tmp`` file left behind.
@@ -85,16 +86,23 @@ def main() -> int:
 
     ok = 0
     for trial in range(args.trials):
-        run_dir = root / f"trial-{trial}"
-        delay = rng.uniform(0.0, length)
-        proc = train(run_dir, overrides)
-        try:
-            proc.wait(timeout=delay)
-            killed = "ended before the kill"
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            killed = "killed"
+        # A run that ends before its kill (the machine got faster) is no trial: the
+        # length is re-measured from it and another moment is drawn.
+        for attempt in range(10):
+            run_dir = root / f"trial-{trial}-{attempt}"
+            delay = rng.uniform(0.0, length)
+            began = time.monotonic()
+            proc = train(run_dir, overrides)
+            try:
+                proc.wait(timeout=delay)
+                length = time.monotonic() - began
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                break
+        else:
+            print(f"trial {trial}: every run ended before its kill")
+            continue
         done = 0
         if (run_dir / "metrics.jsonl").exists():
             done = len((run_dir / "metrics.jsonl").read_text().splitlines())
@@ -116,7 +124,7 @@ def main() -> int:
             problems.append("a traceback on the terminal")
         ok += not problems
         state = "ok" if not problems else "FAILED: " + "; ".join(problems)
-        print(f"trial {trial}: {killed} at {delay:.2f} s after {done} epoch(s) on disk: {state}")
+        print(f"trial {trial}: killed at {delay:.2f} s after {done} epoch(s) on disk: {state}")
     print(f"kill_resume: {ok}/{args.trials} trials ok ({root})")
     return 0 if ok == args.trials else 1
 

@@ -101,11 +101,11 @@ def run(cfg: DictConfig) -> RunResult:
     ctx = distributed.from_env()
     if ctx.enabled:  # torchrun: rank 0's run directory is the run's, only rank 0 writes
         distributed.setup(ctx, _device_type(cfg))
-        run_dir = Path(distributed.broadcast_object(ctx, str(hc.runtime.output_dir)))
+        run_dir = Path(distributed.broadcast_object(ctx, _output_dir(hc)))
         if not ctx.is_main:
             return _follow(cfg, run_dir, ctx)
     job = _Job(
-        run_dir=Path(hc.runtime.output_dir),
+        run_dir=Path(_output_dir(hc)),
         # unresolved, as given: an override may itself hold an interpolation
         overrides=[str(o) for o in OmegaConf.to_container(hc.overrides.task, resolve=False)],
         sweep_dir=str(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None,
@@ -175,6 +175,11 @@ class _Job:
             "overrides": self.overrides,
         }
         return RunResult(record, self.objective)
+
+
+def _output_dir(hc: Any) -> str:
+    """The job's directory as Hydra made it: taken literally (a ``${`` in a path is text)."""
+    return str(OmegaConf.to_container(hc.runtime, resolve=False)["output_dir"])
 
 
 def _job_num(hc: Any) -> int | None:

@@ -408,7 +408,7 @@ def test_damaged_checkpoint_is_named_and_left_alone(tmp_path, capsys, how):
 # --- 15. resume= with odd paths --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["with space", "a,b", "it's", 'say "x"', "k=v", "d$x"])
+@pytest.mark.parametrize("name", ["with space", "a,b", "it's", 'say "x"', "k=v", "d$x", "d${x}"])
 def test_resume_takes_any_path(tmp_path, name):
     run_dir = tmp_path / name
     overrides = [*FAST, "trainer.epochs=2"]
@@ -416,7 +416,8 @@ def test_resume_takes_any_path(tmp_path, name):
     assert code == 0
     assert main(["train", f"hydra.run.dir={tmp_path / 'plain'}", *overrides]) == 0
     # the directory of a run given as Hydra's grammar quotes it, then resumed by its plain path
-    quoted = "'" + str(run_dir).replace("\\", "\\\\").replace("'", "\\'") + "'"
+    quoted = str(run_dir).replace("\\", "\\\\").replace("'", "\\'").replace("${", "\\${")
+    quoted = f"'{quoted}'"
     assert main(["train", f"hydra.run.dir={quoted}", *overrides]) == 0
     assert (run_dir / "results.json").exists()
     (run_dir / "results.json").unlink()
