@@ -220,9 +220,8 @@ def _admit(cfg: DictConfig, job: _Job, lock: rundir.DirLock) -> dict[str, Any]:
     if previous is not None and previous["status"] == "completed":
         if problem:
             raise rundir.RunRefused(f"{problem}; {run_dir} holds a completed run, left as it is")
-        old_config = previous.get("config") if isinstance(previous.get("config"), dict) else {}
-        old = previous.get("fingerprint") or rundir.fingerprint(old_config)
-        if old != rundir.fingerprint(resolved):
+        old_config = previous.get("config") or {}
+        if rundir.record_fingerprint(previous) != rundir.fingerprint(resolved):
             raise rundir.RunRefused(
                 f"{run_dir} holds a completed run with a different config "
                 f"({rundir.config_difference(old_config, resolved)}); choose another run "
@@ -260,15 +259,15 @@ def _skip(job: _Job, record: dict, lock: rundir.DirLock) -> RunResult:
 
 def _rebuild(job: _Job, record: dict) -> None:
     """Make the missing derived files of a completed run from its checkpoint's history."""
+    from losslab.runner.loop import History
     from losslab.runner.records import write_metrics
 
     missing = rundir.missing_derived(job.run_dir, record)
     if not missing:
         return
     epochs = (record.get("final") or {}).get("epoch") or 0
-    fingerprint = record.get("fingerprint") or rundir.fingerprint(record.get("config") or {})
     try:
-        ckpt = rundir.read_checkpoint(job.run_dir, fingerprint, epochs)
+        ckpt = rundir.read_checkpoint(job.run_dir, rundir.record_fingerprint(record), epochs)
     except rundir.RunRefused as exc:
         log.warning("cannot rebuild %s: %s", ", ".join(missing), exc)
         return
@@ -277,16 +276,10 @@ def _rebuild(job: _Job, record: dict) -> None:
         return
     if METRICS in missing:
         write_metrics(job.run_dir / METRICS, ckpt["history"])
-    history = _History(ckpt["history"], ckpt.get("reliability"))
     if any(m != METRICS for m in missing):
+        history = History(records=list(ckpt["history"]), reliability=ckpt.get("reliability"))
         _plots(record, job.run_dir, history)
     log.info("rebuilt %s from %s", ", ".join(missing), CHECKPOINT)
-
-
-@dataclass
-class _History:
-    records: list
-    reliability: Any
 
 
 def _run_admitted(cfg: DictConfig, hc: Any, job: _Job, checkpoint: dict | None) -> RunResult:
@@ -322,7 +315,7 @@ def _run_admitted(cfg: DictConfig, hc: Any, job: _Job, checkpoint: dict | None) 
             if job.sweep_dir
             else f"losslab train resume={_quote_path(run_dir)}"
         )
-        done = _epochs_on_disk(run_dir)
+        done = rundir.metrics_epochs(run_dir) or 0  # the checkpoint holds as many
         sys.stderr.write(
             f"losslab train: interrupted ({name}) after {done} epoch(s) on disk; "
             f"to continue: {again}\n"
@@ -354,14 +347,6 @@ def _run_admitted(cfg: DictConfig, hc: Any, job: _Job, checkpoint: dict | None) 
     console.print(f"run directory: {run_dir}", soft_wrap=True, markup=False)
     job.outcome(results["status"], results.get("error"))
     return RunResult(results, job.objective)
-
-
-def _epochs_on_disk(run_dir: Path) -> int:
-    """Epochs whose records reached metrics.jsonl (the checkpoint holds as many)."""
-    try:
-        return len((run_dir / METRICS).read_text().splitlines())
-    except OSError:
-        return 0
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from losslab.runner.records import CHECKPOINT, METRICS, RESULTS, atomic_write_bytes, read_json
+from losslab.runner.records import CHECKPOINT, METRICS, RESULTS, atomic_write_bytes
 from losslab.runner.settings import ConfigError
 
 log = logging.getLogger("losslab")
@@ -148,21 +148,25 @@ class DirLock:
 
 
 def read_previous(run_dir: Path) -> dict[str, Any] | None:
-    """The run's ``results.json``: None when there is none; refused when it is damaged."""
-    path = Path(run_dir) / RESULTS
-    if not path.exists() and not path.is_symlink():
-        return None
-    from losslab.report.compare import record_problem
+    """The run's ``results.json``: None when there is none; refused when it is damaged
+    (the check that ``losslab compare`` and the sweep summary make too)."""
+    from losslab.report.compare import read_record
 
-    record = read_json(path)
-    problem = record_problem(record) if record is not None else None
-    if record is None or problem:
-        what = "a directory" if path.is_dir() else problem or "not a JSON object"
-        raise RunRefused(
-            f"{path} is damaged ({what}); delete it to run again "
-            f"(a checkpoint.pt beside it is kept and the run resumes from it)"
-        )
-    return record
+    record, problem = read_record(Path(run_dir) / RESULTS)
+    if problem is None:
+        return record
+    if problem.status == "missing":
+        return None
+    raise RunRefused(
+        f"{problem.path} is damaged ({problem.error}); delete it to run again "
+        f"(a checkpoint.pt beside it is kept and the run resumes from it)"
+    )
+
+
+def record_fingerprint(record: dict[str, Any]) -> str:
+    """The fingerprint of the run a results record describes (older records: of its config)."""
+    config = record.get("config")
+    return record.get("fingerprint") or fingerprint(config if isinstance(config, dict) else {})
 
 
 def read_checkpoint(run_dir: Path, fingerprint_: str, epochs: int) -> dict[str, Any] | None:
@@ -246,7 +250,7 @@ def missing_derived(run_dir: Path, record: dict[str, Any]) -> list[str]:
     run_dir = Path(run_dir)
     missing = []
     epochs = (record.get("timing") or {}).get("epochs") or (record.get("final") or {}).get("epoch")
-    if _metrics_lines(run_dir / METRICS) != epochs:
+    if metrics_epochs(run_dir) != epochs:
         missing.append(METRICS)
     plots = [CURVES_PNG] + ([RELIABILITY_PNG] if record.get("reliability") else [])
     missing += [
@@ -255,12 +259,12 @@ def missing_derived(run_dir: Path, record: dict[str, Any]) -> list[str]:
     return missing
 
 
-def _metrics_lines(path: Path) -> int | None:
-    """Number of whole JSON records in metrics.jsonl, None when it is missing or cut."""
+def metrics_epochs(run_dir: Path) -> int | None:
+    """Number of whole JSON records in the run's metrics.jsonl, None when it is missing or cut."""
     import json
 
     try:
-        lines = path.read_text().splitlines()
+        lines = (Path(run_dir) / METRICS).read_text().splitlines()
         for line in lines:
             json.loads(line)
     except (OSError, ValueError):

@@ -143,29 +143,24 @@ def summarize(sweep_dir: str | Path, launched_at: datetime) -> SweepSummary:
         outcome = reported.get(str(job_dir))
         if outcome is not None and outcome["status"] in ("refused", "interrupted"):
             # the job's own directory holds another run, or no final record yet
-            status = "refused" if outcome["status"] == "refused" else "unfinished"
-            summary.jobs.append(
-                {
-                    "run_dir": str(job_dir),
-                    "status": status,
-                    "overrides": outcome.get("overrides") or _overrides(job_dir),
-                    "error": outcome.get("error"),
-                }
-            )
+            summary.jobs.append(_from_outcome(job_dir, outcome))
             continue
         status = outcome["status"] if outcome is not None else None
         summary.jobs.append(_from_record(job_dir, launched_at, status))
     for run_dir, outcome in reported.items():  # refused before it could make its directory
         if run_dir not in seen and outcome["status"] == "refused":
-            summary.jobs.append(
-                {
-                    "run_dir": run_dir,
-                    "status": "refused",
-                    "overrides": outcome.get("overrides") or [],
-                    "error": outcome.get("error"),
-                }
-            )
+            summary.jobs.append(_from_outcome(Path(run_dir), outcome))
     return summary
+
+
+def _from_outcome(job_dir: Path, outcome: dict[str, Any]) -> dict[str, Any]:
+    """A job as it reported itself: refused, or interrupted (unfinished)."""
+    return {
+        "run_dir": str(job_dir),
+        "status": "refused" if outcome["status"] == "refused" else "unfinished",
+        "overrides": outcome.get("overrides") or _overrides(job_dir),
+        "error": outcome.get("error"),
+    }
 
 
 class SweepReport(Callback):
