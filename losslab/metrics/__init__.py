@@ -30,12 +30,18 @@ from losslab.metrics.classification import (
 )
 from losslab.metrics.collector import MetricCollector
 from losslab.metrics.label_noise import DIAGNOSTIC_KEYS, noisy_label_diagnostics
-from losslab.metrics.temperature import fit_temperature, temperature_scaled_metrics
+from losslab.metrics.temperature import (
+    TemperatureFit,
+    fit_temperature,
+    search_temperature,
+    temperature_scaled_metrics,
+)
 
 __all__ = [
     "DIAGNOSTIC_KEYS",
     "METRIC_KEYS",
     "MetricCollector",
+    "TemperatureFit",
     "adaptive_calibration_error",
     "area_under_risk_coverage",
     "binned_calibration",
@@ -51,6 +57,7 @@ __all__ = [
     "noisy_label_diagnostics",
     "predictive_entropy",
     "reliability_bins",
+    "search_temperature",
     "target_rank",
     "temperature_scaled_metrics",
 ]

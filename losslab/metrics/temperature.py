@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -144,6 +145,106 @@ def _golden_section(f: Callable, a: Any, b: Any, steps: int, pick: Callable) -> 
             pick(left, fc, f_new),
         )
     return (a + b) / 2
+
+
+@dataclass(frozen=True)
+class TemperatureFit:
+    """The result of :func:`search_temperature`.
+
+    Attributes:
+        temperature: the fitted :math:`T`.
+        at_bound: True when :math:`T` is not an interior optimum: the NLL still falls
+            beyond it (the search reached ``limits``) or is flat next to it in float64.
+        bounds: the bracket finally searched.
+    """
+
+    temperature: float
+    at_bound: bool
+    bounds: tuple[float, float]
+
+
+#: Steps of the bracket when the optimum lies at one of its ends: its far end moves
+#: this factor further out, its near end to a factor ``_OVERLAP`` inside the old end.
+_WIDEN = 100.0
+_OVERLAP = math.e
+#: An end of the bracket counts as reached within this distance in log T: the final
+#: golden-section bracket of 30 steps over a width of up to 10 in log T is ~1e-5 wide.
+_AT_END = 1e-3
+
+
+def search_temperature(
+    logits: Tensor,
+    target: Tensor,
+    max_iter: int = 30,
+    bounds: tuple[float, float] = (1e-2, 1e2),
+    limits: tuple[float, float] = (1e-4, 1e8),
+) -> TemperatureFit:
+    r"""The NLL-optimal temperature, searched beyond ``bounds`` when the optimum lies outside.
+
+    :func:`fit_temperature` runs on ``bounds``; while its result lies at an end of the
+    bracket (within ``1e-3`` in :math:`\log T`) the bracket moves that way, by a
+    factor 100 per round, until the optimum is inside or the end reaches ``limits``.
+    The NLL is convex in :math:`1/T`, so unimodal in :math:`\log T`: a minimum found
+    strictly inside a bracket is the global one. The result is flagged ``at_bound``
+    unless the NLL is strictly higher a step of ``1e-3`` in :math:`\log T` on both
+    sides, i.e. when the search stopped at a limit (:math:`T \to \infty` when the
+    logits carry no information about the labels) or on a float64 plateau
+    (:math:`T \to 0` for separable data). The default limits span 12 decades: below
+    :math:`10^{-4}` or above :math:`10^8` the scaled probabilities are one-hot or
+    uniform to float64 precision for logits of ordinary size, so searching further
+    changes no metric.
+
+    Args:
+        logits: ``[N, K]`` held-out logits.
+        target: ``[N]`` integer classes.
+        max_iter: golden-section steps per bracket.
+        bounds: the first bracket, ``0 < T_lo < 1 < T_hi``.
+        limits: how far the bracket may move, ``limits[0] <= T_lo`` and ``T_hi <= limits[1]``.
+
+    Returns:
+        The :class:`TemperatureFit`.
+
+    Raises:
+        ValueError: on bad inputs (see :func:`fit_temperature`) or limits.
+
+    Example:
+        >>> z = torch.tensor([[2.0, 0.0]]).repeat(4, 1) * 1000  # margin 2000, 3 of 4 right
+        >>> fit = search_temperature(z, torch.tensor([0, 0, 0, 1]))
+        >>> round(fit.temperature / (2000 / math.log(3)), 4), fit.at_bound
+        (1.0, False)
+    """
+    lo, hi = bounds
+    if not 0.0 < limits[0] <= lo < 1.0 < hi <= limits[1] < math.inf:
+        raise ValueError(
+            f"limits={limits} are invalid for bounds={bounds}: need 0 < limit_lo <= T_lo "
+            "and T_hi <= limit_hi < inf"
+        )
+    while True:
+        t = fit_temperature(logits, target, max_iter, (lo, hi))
+        u = math.log(t)
+        if u - math.log(lo) < _AT_END and lo > limits[0] and t != 1.0:
+            lo, hi = max(lo / _WIDEN, limits[0]), min(lo * _OVERLAP, 1.0 + 1e-9)
+            hi = hi if hi > 1.0 else 1.0 + 1e-9
+        elif math.log(hi) - u < _AT_END and hi < limits[1] and t != 1.0:
+            lo, hi = max(hi / _OVERLAP, 1.0 - 1e-9), min(hi * _WIDEN, limits[1])
+            lo = lo if lo < 1.0 else 1.0 - 1e-9
+        else:
+            break
+    nll = _nll_at(logits, target)
+    here = nll(u)
+    interior = nll(u - _AT_END) > here and nll(u + _AT_END) > here
+    return TemperatureFit(t, not interior, (lo, hi))
+
+
+def _nll_at(logits: Tensor, target: Tensor) -> Callable[[float], float]:
+    """The mean NLL of ``softmax(logits / exp(u))`` as a function of ``u``, in float64."""
+    z = logits.to(torch.float64)
+    y = target.to(z.device).long()
+
+    def nll(u: float) -> float:
+        return float(torch.nn.functional.cross_entropy(z * math.exp(-u), y))
+
+    return nll
 
 
 def temperature_scaled_metrics(

@@ -31,6 +31,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from losslab.report.record import fingerprint, fingerprints, record_fingerprints
 from losslab.runner import rundir
 from losslab.runner.records import CHECKPOINT, METRICS, RESULTS, atomic_write_json, versions
 from losslab.runner.settings import ConfigError
@@ -51,9 +52,9 @@ def _register_resolvers() -> None:
 _register_resolvers()
 
 
-def _fingerprint(cfg: DictConfig) -> str:
-    """Hash of everything that determines the results (not where they run or how they are shown)."""
-    return rundir.fingerprint(OmegaConf.to_container(cfg, resolve=True))
+def _fingerprints(cfg: DictConfig) -> set[str]:
+    """This config's fingerprint, and the one earlier versions wrote (:func:`fingerprints`)."""
+    return fingerprints(OmegaConf.to_container(cfg, resolve=True))
 
 
 class Terminated(BaseException):
@@ -221,7 +222,7 @@ def _admit(cfg: DictConfig, job: _Job, lock: rundir.DirLock) -> dict[str, Any]:
         if problem:
             raise rundir.RunRefused(f"{problem}; {run_dir} holds a completed run, left as it is")
         old_config = previous.get("config") or {}
-        if rundir.record_fingerprint(previous) != rundir.fingerprint(resolved):
+        if not record_fingerprints(previous) & fingerprints(resolved):
             raise rundir.RunRefused(
                 f"{run_dir} holds a completed run with a different config "
                 f"({rundir.config_difference(old_config, resolved)}); choose another run "
@@ -238,7 +239,7 @@ def _admit(cfg: DictConfig, job: _Job, lock: rundir.DirLock) -> dict[str, Any]:
         )
     epochs = (resolved.get("trainer") or {}).get("epochs")
     epochs = epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else 0
-    return {"checkpoint": rundir.read_checkpoint(run_dir, rundir.fingerprint(resolved), epochs)}
+    return {"checkpoint": rundir.read_checkpoint(run_dir, fingerprints(resolved), epochs)}
 
 
 def _skip(job: _Job, record: dict, lock: rundir.DirLock) -> RunResult:
@@ -267,7 +268,7 @@ def _rebuild(job: _Job, record: dict) -> None:
         return
     epochs = (record.get("final") or {}).get("epoch") or 0
     try:
-        ckpt = rundir.read_checkpoint(job.run_dir, rundir.record_fingerprint(record), epochs)
+        ckpt = rundir.read_checkpoint(job.run_dir, record_fingerprints(record), epochs)
     except rundir.RunRefused as exc:
         log.warning("cannot rebuild %s: %s", ", ".join(missing), exc)
         return
@@ -296,13 +297,14 @@ def _run_admitted(cfg: DictConfig, hc: Any, job: _Job, checkpoint: dict | None) 
         "overrides": job.overrides,
         "run_dir": str(run_dir),
         "config": OmegaConf.to_container(cfg, resolve=False),
+        "choices": _choices(hc),
         "timing": {"started_at": datetime.now(timezone.utc).isoformat()},
     }
     state = _RunState(sweep_dir=job.sweep_dir)
     try:
         results["versions"] = versions()
         results["config"] = _resolved(cfg)
-        results["fingerprint"] = rundir.fingerprint(results["config"])
+        results["fingerprint"] = fingerprint(results["config"])
         _train(cfg, run_dir, results, console, state, checkpoint=checkpoint)
         results["status"] = "completed"
     except (KeyboardInterrupt, Terminated) as exc:
@@ -347,6 +349,16 @@ def _run_admitted(cfg: DictConfig, hc: Any, job: _Job, checkpoint: dict | None) 
     console.print(f"run directory: {run_dir}", soft_wrap=True, markup=False)
     job.outcome(results["status"], results.get("error"))
     return RunResult(results, job.objective)
+
+
+def _choices(hc: Any) -> dict[str, Any]:
+    """The option Hydra chose for every config group of the run (``{"noise": "apl/sym40"}``).
+
+    Recorded so that ``losslab compare`` names groups by what was chosen, never by
+    guessing from values; Hydra's own groups (``hydra/launcher``, ...) are left out.
+    """
+    choices = OmegaConf.to_container(hc.runtime.choices, resolve=False)
+    return {k: v for k, v in choices.items() if not str(k).startswith("hydra/")}
 
 
 @contextlib.contextmanager
@@ -411,7 +423,9 @@ def _follow(cfg: DictConfig, run_dir: Path, ctx: Any) -> RunResult:
     try:
         checkpoint = None
         if admitted.get("resume"):
-            checkpoint = rundir.read_checkpoint(run_dir, _fingerprint(cfg), int(cfg.trainer.epochs))
+            checkpoint = rundir.read_checkpoint(
+                run_dir, _fingerprints(cfg), int(cfg.trainer.epochs)
+            )
         _train(cfg, run_dir, results, None, _RunState(sweep_dir=None), ctx, checkpoint=checkpoint)
     except Exception as exc:  # rank 0 records the run; this rank only reports
         results.update(status="failed", error=f"{type(exc).__name__}: {exc}")
@@ -497,7 +511,7 @@ def _train(
             seed=cfg.seed,
             n_bins=cfg.eval.n_bins,
             run_dir=run_dir,
-            fingerprint=_fingerprint(cfg),
+            fingerprint=fingerprint(OmegaConf.to_container(cfg, resolve=True)),
             checkpoint=checkpoint,
             reporter=reporter,
             logger=logger,
@@ -536,6 +550,8 @@ def _train(
     history = state.history = train(make_reporter(console), logger)
     results["final"] = history.final
     results["best"] = history.best
+    results["best_clean_val"] = history.best_clean_val
+    results["oracle"] = history.oracle
     results["reliability"] = history.reliability
     epochs = history.records
     results["timing"]["train_s"] = sum(r["time/train_s"] for r in epochs)

@@ -25,9 +25,9 @@ from losslab.datasets.loader import Batches
 from losslab.datasets.mixing import Mixing
 from losslab.metrics import (
     classification_metrics,
-    fit_temperature,
     metrics_and_reliability,
     noisy_label_diagnostics,
+    search_temperature,
     temperature_scaled_metrics,
 )
 from losslab.runner import distributed
@@ -49,21 +49,45 @@ class Reporter(Protocol):
     def close(self) -> None: ...
 
 
+def select_epoch(records: list[dict[str, Any]], key: str) -> int | None:
+    """Index of the record with the highest number at ``key``; ties keep the earlier epoch.
+
+    None when no record has a number there (e.g. no validation split).
+    """
+    best: int | None = None
+    for i, record in enumerate(records):
+        score = record.get(key)
+        if isinstance(score, bool) or not isinstance(score, int | float) or score != score:
+            continue
+        if best is None or score > records[best][key]:
+            best = i
+    return best
+
+
 @dataclass
 class History:
-    """Every epoch's record and the best one by validation accuracy."""
+    """Every epoch's record, and the epoch each selection rule chooses from them.
+
+    The rules (named as in ``results.json``, see :mod:`losslab.report.record`):
+    ``final`` the last epoch; ``best`` the highest ``val/acc``; ``best_clean_val`` the
+    highest ``val/acc_clean`` (the validation accuracy on the clean labels, recorded
+    when the validation labels are noisy; with clean labels it is ``best``);
+    ``oracle`` the highest ``test/acc`` (optimistic). Ties keep the earlier epoch.
+    All are computed from ``records``, so a history rebuilt from saved records
+    answers the same.
+    """
 
     records: list[dict[str, Any]] = field(default_factory=list)
-    best_index: int | None = None
     reliability: dict[str, Any] | None = None  # per-bin test calibration, last evaluation
 
     def add(self, record: dict[str, Any]) -> None:
         self.records.append(record)
-        score = record.get("val/acc")
-        best = None if self.best_index is None else self.records[self.best_index].get("val/acc")
-        # Strictly better only: ties keep the earlier epoch.
-        if self.best_index is None or (score is not None and (best is None or score > best)):
-            self.best_index = len(self.records) - 1
+
+    @property
+    def best_index(self) -> int | None:
+        """The epoch of ``best`` (0-based), or the first when no record has ``val/acc``."""
+        index = select_epoch(self.records, "val/acc")
+        return 0 if index is None and self.records else index
 
     @staticmethod
     def _summary(record: dict[str, Any]) -> dict[str, Any]:
@@ -74,13 +98,26 @@ class History:
                 out[split][name] = value
         return out
 
+    def _at(self, index: int | None) -> dict[str, Any] | None:
+        return None if index is None else self._summary(self.records[index])
+
     @property
     def final(self) -> dict[str, Any] | None:
         return self._summary(self.records[-1]) if self.records else None
 
     @property
     def best(self) -> dict[str, Any] | None:
-        return None if self.best_index is None else self._summary(self.records[self.best_index])
+        return self._at(self.best_index)
+
+    @property
+    def best_clean_val(self) -> dict[str, Any] | None:
+        if any("val/acc_clean" in r for r in self.records):
+            return self._at(select_epoch(self.records, "val/acc_clean"))
+        return self._at(select_epoch(self.records, "val/acc"))
+
+    @property
+    def oracle(self) -> dict[str, Any] | None:
+        return self._at(select_epoch(self.records, "test/acc"))
 
 
 class ChannelsLast:
@@ -241,22 +278,32 @@ def evaluate(
     """
     out: dict[str, Any] = {}
     logits: dict[str, tuple[Tensor, Tensor]] = {}
+    index: dict[str, Tensor] = {}
     reliability = None
     for split in ("val", "test"):
         if split in loaders:
-            logits[split] = predict(model, loaders[split], autocast, ctx)
+            *logits[split], index[split] = predict(model, loaders[split], autocast, ctx)
             if split == "test":
                 metrics, reliability = metrics_and_reliability(*logits[split], n_bins)
             else:
                 metrics = classification_metrics(*logits[split], n_bins)
             out.update({f"{split}/{k}": v for k, v in metrics.items()})
     if "val" in logits and "test" in logits:
-        temperature = fit_temperature(*logits["val"])
-        out["test/temperature"] = temperature
-        scaled = temperature_scaled_metrics(*logits["test"], temperature, n_bins)
-        out.update({f"test/{k}": v for k, v in scaled.items()})
+        # fitted on the validation labels the run has (noisy under label noise: what a
+        # practitioner has), and, where those are noisy, also on the clean ones
+        fits = {"": logits["val"][1]}
+        clean = _clean_val_labels(data, index["val"], logits["val"][1])
+        if clean is not None:
+            out["val/acc_clean"] = float((logits["val"][0].argmax(1) == clean).float().mean())
+            fits["_clean"] = clean
+        for suffix, labels in fits.items():
+            fit = search_temperature(logits["val"][0], labels)
+            out[f"test/temperature{suffix}"] = fit.temperature
+            out[f"test/temperature{suffix}_at_bound"] = fit.at_bound
+            scaled = temperature_scaled_metrics(*logits["test"], fit.temperature, n_bins)
+            out.update({f"test/{k}{suffix}": v for k, v in scaled.items()})
     if "train_eval" in loaders:
-        train_logits, _ = predict(model, loaders["train_eval"], autocast, ctx)
+        train_logits, _, _ = predict(model, loaders["train_eval"], autocast, ctx)
         device = train_logits.device
         diagnostics = noisy_label_diagnostics(
             train_logits,
@@ -268,6 +315,18 @@ def evaluate(
     return out, reliability
 
 
+def _clean_val_labels(data: Any, index: Tensor, labels: Tensor) -> Tensor | None:
+    """The clean labels of the validation rows ``index`` (as :func:`predict` returns them);
+    None when the validation labels are clean or do not line up with ``labels``."""
+    val = getattr(data, "val", None)
+    if val is None or not bool(val.is_noisy.any()):
+        return None
+    at = index.cpu().long()
+    if at.numel() != len(val.y) or not torch.equal(val.y[at].to(labels.device), labels):
+        return None  # rows are not positions in the split: no clean fit rather than a wrong one
+    return val.y_clean[at].to(labels.device)
+
+
 @torch.inference_mode()
 def predict(
     model: nn.Module,
@@ -275,7 +334,7 @@ def predict(
     autocast: Any,
     ctx: distributed.Context = distributed.SINGLE,
 ) -> tuple[Tensor, Tensor]:
-    """All logits (float32) and labels of a split, gathered on the device.
+    """All logits (float32), labels and sample indices of a split, gathered on the device.
 
     Under data parallelism each rank predicts its shard; the shards are
     gathered and put back in sample order before anything is computed.
@@ -287,12 +346,14 @@ def predict(
             logits.append(model(x).float())
         targets.append(y)
         indices.append(index)
-    out, labels = torch.cat(logits), torch.cat(targets)
+    out, labels, index = torch.cat(logits), torch.cat(targets), torch.cat(indices)
     if ctx.enabled:
-        order = distributed.gather_rows(ctx, torch.cat(indices)).argsort()
+        index = distributed.gather_rows(ctx, index)
+        order = index.argsort()
         out = distributed.gather_rows(ctx, out)[order]
         labels = distributed.gather_rows(ctx, labels)[order]
-    return out, labels
+        index = index[order]
+    return out, labels, index
 
 
 def fit(

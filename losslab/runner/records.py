@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-RESULTS = "results.json"
+from losslab.report.record import RESULTS as RESULTS  # the one name of the run record
+
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
 
@@ -143,7 +144,7 @@ def read_json(path: Path) -> dict | None:
     JSON (or nested too deeply to parse), or holds JSON that is not an object
     (``[1, 2]``, ``3``, ``null``): callers may use the result as a dict without
     checking its type. The fields inside are not checked (see
-    :func:`losslab.report.compare.record_problem` for a results record).
+    :func:`losslab.report.record.record_problem` for a results record).
     """
     try:
         data = json.loads(Path(path).read_bytes())

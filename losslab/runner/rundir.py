@@ -15,7 +15,6 @@ the message another process gets.
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import re
@@ -26,6 +25,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from losslab.report.record import read_record, result_config
 from losslab.runner.records import CHECKPOINT, METRICS, RESULTS, atomic_write_bytes
 from losslab.runner.settings import ConfigError
 
@@ -33,9 +33,6 @@ log = logging.getLogger("losslab")
 
 LOCK = ".lock"
 HYDRA_DIR = ".hydra"
-
-#: Keys of the composed config that change where or how a run is shown, not its results.
-NOT_RESULTS = ("logger", "objective", "trainer.num_workers")
 
 #: What a checkpoint must hold to be resumed from.
 CHECKPOINT_KEYS = ("epoch", "fingerprint", "model", "optimizer", "scheduler", "modules", "rng")
@@ -46,25 +43,6 @@ _TMP = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
 
 class RunRefused(ConfigError):
     """This job must not touch its run directory; the message says why and what to do."""
-
-
-def result_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The resolved config without the keys that do not change the results."""
-    plain = OmegaConf.to_container(OmegaConf.create(config), resolve=True)
-    for dotted in NOT_RESULTS:
-        *parents, last = dotted.split(".")
-        node: Any = plain
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(last, None)
-    return plain
-
-
-def fingerprint(config: dict[str, Any]) -> str:
-    """Hash of everything in the resolved ``config`` that determines the results."""
-    text = OmegaConf.to_yaml(OmegaConf.create(result_config(config)))
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _flat(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -150,8 +128,6 @@ class DirLock:
 def read_previous(run_dir: Path) -> dict[str, Any] | None:
     """The run's ``results.json``: None when there is none; refused when it is damaged
     (the check that ``losslab compare`` and the sweep summary make too)."""
-    from losslab.report.compare import read_record
-
     record, problem = read_record(Path(run_dir) / RESULTS)
     if problem is None:
         return record
@@ -163,18 +139,13 @@ def read_previous(run_dir: Path) -> dict[str, Any] | None:
     )
 
 
-def record_fingerprint(record: dict[str, Any]) -> str:
-    """The fingerprint of the run a results record describes (older records: of its config)."""
-    config = record.get("config")
-    return record.get("fingerprint") or fingerprint(config if isinstance(config, dict) else {})
-
-
-def read_checkpoint(run_dir: Path, fingerprint_: str, epochs: int) -> dict[str, Any] | None:
+def read_checkpoint(run_dir: Path, accepted: set[str], epochs: int) -> dict[str, Any] | None:
     """The run's last checkpoint, validated; None when there is none.
 
     Refused (nothing is written) when it is damaged (unreadable, keys missing,
     an epoch outside 1..``epochs`` or a history of another length) or belongs to a
-    run with another config. Loaded onto the CPU: ``load_state_dict`` moves each
+    run with another config (a fingerprint not in ``accepted``: see
+    :func:`losslab.report.record.fingerprints`). Loaded onto the CPU: ``load_state_dict`` moves each
     tensor to where its module or optimizer lives.
     """
     import torch
@@ -197,7 +168,7 @@ def read_checkpoint(run_dir: Path, fingerprint_: str, epochs: int) -> dict[str, 
     missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
     if missing:
         raise damaged(f"no {', '.join(missing)}")
-    if ckpt["fingerprint"] != fingerprint_:
+    if ckpt["fingerprint"] not in accepted:
         raise RunRefused(
             f"{path} belongs to a run with a different config; resume with the same "
             "overrides (losslab train resume=RUN_DIR), or choose another run directory"

@@ -9,7 +9,7 @@ when it says so, else when its record was finished before this launch started;
 one without a record never finished (killed, or still waiting to be requeued).
 
 A record that cannot be trusted (unreadable, not a JSON object, or a field of
-the wrong type: :func:`losslab.report.compare.record_problem`, the check that
+the wrong type: :func:`losslab.report.record.record_problem`, the check that
 ``losslab compare`` applies too) makes its job unfinished, with the file and
 what is wrong as the reason, so that a damaged sweep never exits 0. That
 includes a ``timing.finished_at`` that is not an ISO 8601 timestamp: losslab
@@ -29,7 +29,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from losslab.report.compare import parse_timestamp, read_record
+from losslab.report.record import parse_timestamp, read_record
 from losslab.runner.records import RESULTS, atomic_write_json, read_json
 
 log = logging.getLogger("losslab")

@@ -138,3 +138,54 @@ def test_cuda_matches_cpu():
 def test_non_finite_logits_give_one():
     z = torch.tensor([[math.nan, 0.0], [1.0, 0.0]])
     assert fit_temperature(z, torch.tensor([0, 1])) == 1.0
+
+
+# ---------------------------------------------------- search beyond the first bracket
+
+
+def drawn_at(t_true: float, scale: float, n: int = 20000, k: int = 10, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, k, generator=gen, dtype=torch.float64) * scale
+    target = torch.multinomial(torch.softmax(logits / t_true, dim=1), 1, generator=gen).squeeze(1)
+    return logits, target
+
+
+@pytest.mark.parametrize(("t_true", "scale"), [(1300.0, 3 * 1300.0), (0.002, 3 * 0.002)])
+def test_an_optimum_outside_the_first_bracket_is_found(t_true, scale):
+    logits, target = drawn_at(t_true, scale)
+    old = fit_temperature(logits, target)  # the first bracket [1e-2, 1e2] alone: its end
+    assert old == pytest.approx(1e2 if t_true > 1 else 1e-2, rel=1e-3)
+    fit = temperature.search_temperature(logits, target)
+    assert not fit.at_bound
+    best = minimize_scalar(
+        nll_numpy,
+        bounds=(math.log(t_true) - 3, math.log(t_true) + 3),
+        args=(logits.numpy(), target.numpy()),
+        method="bounded",
+        options={"xatol": 1e-10},
+    )
+    assert math.log(fit.temperature) == pytest.approx(best.x, abs=1e-3)
+    assert fit.temperature == pytest.approx(t_true, rel=0.05)
+    scaled = temperature_scaled_metrics(logits, target, fit.temperature)
+    at_bound = temperature_scaled_metrics(logits, target, old)
+    assert scaled["nll_ts"] < at_bound["nll_ts"]
+
+
+def test_separable_data_is_flagged():
+    z = torch.tensor([[10.0, 0.0], [0.0, 10.0], [8.0, 1.0]])
+    fit = temperature.search_temperature(z, torch.tensor([0, 1, 0]))
+    assert fit.at_bound
+
+
+def test_predictions_against_the_labels_reach_the_upper_limit_flagged():
+    # every confident prediction is wrong: the NLL falls all the way to T -> inf
+    z = torch.tensor([[5.0, 0.0], [0.0, 5.0]]).repeat(50, 1)
+    y = torch.tensor([1, 0]).repeat(50)
+    fit = temperature.search_temperature(z, y)
+    assert fit.at_bound and fit.temperature > 1e7
+
+
+def test_search_limits_are_checked():
+    z, y = torch.zeros(4, 2), torch.tensor([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="limits"):
+        temperature.search_temperature(z, y, limits=(1e-1, 1e8))

@@ -12,17 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from losslab.report.compare import (
-    CompareError,
-    _run_of,
-    choice_names,
-    choice_of,
-    compare,
-    direction,
-    flatten,
-    main,
-)
-from losslab.report.compare_plots import pool_reliability
+from losslab.report.compare import main
+from losslab.report.comparison import compare, direction
+from losslab.report.figures import pool_reliability
+from losslab.report.record import flatten
+from losslab.report.runs import CompareError, choice_names, choice_of
+from losslab.report.runs import run_of as _run_of
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -50,8 +45,9 @@ ECE = {
     ("mae", 0.0): 0.10,
     ("mae", 0.4): 0.02,
 }
-BY_ACC = [("ce", 0.0), ("gce", 0.0), ("gce", 0.4), ("ce", 0.4), ("mae", 0.0), ("mae", 0.4)]
-BY_ECE = [("mae", 0.4), ("gce", 0.0), ("gce", 0.4), ("ce", 0.0), ("mae", 0.0), ("ce", 0.4)]
+#: Rows in table order: block by block (noise rate), by the metric within a block.
+BY_ACC = [("ce", 0.0), ("gce", 0.0), ("mae", 0.0), ("gce", 0.4), ("ce", 0.4), ("mae", 0.4)]
+BY_ECE = [("gce", 0.0), ("ce", 0.0), ("mae", 0.0), ("mae", 0.4), ("gce", 0.4), ("ce", 0.4)]
 
 
 def config(loss: str, rate: float, seed: int, **trainer) -> dict:
@@ -92,6 +88,14 @@ def record(loss: str, rate: float, seed: int, acc: float, ece: float, **extra) -
         "config": config(loss, rate, seed),
         "final": {"epoch": 5, "val": metrics(acc, ece), "test": metrics(acc, ece)},
         "best": {"epoch": 4, "val": metrics(acc, ece), "test": metrics(acc + 0.01, ece / 2)},
+        "choices": {
+            "dataset": "digits",
+            "model": "mlp",
+            "loss": loss,
+            "noise": "symmetric",
+            "logger": "none",
+            "regularizer": None,
+        },
         "noise": {"type": "symmetric", "rate": rate, "realised_rate": rate * 0.98},
         "timing": {"total_s": 1.0},
         "versions": {"losslab": "0.1.0"},
@@ -252,7 +256,9 @@ def test_gce_q_shown_when_it_varies_within_the_option(tmp_path):
     comparison = compare([tmp_path])
     assert comparison.columns == ["loss", "loss.q"]
     single = next(g for g in comparison.groups if g.labels["loss"] == "ce")
-    assert single.n == 2  # the two ce runs have the same seed and config
+    # the two ce runs have the same config and seed: one run, the other a duplicate
+    assert single.n == 1
+    assert [p.status for p in comparison.problems] == ["duplicate"]
 
 
 # ------------------------------------------------------------- sort and rank
@@ -262,11 +268,14 @@ def test_sorted_by_accuracy_descending_with_ranks(tree, capsys):
     comparison = compare([tree])
     order = [(g.labels["loss"], g.values["noise.rate"]) for g in comparison.groups]
     assert order == BY_ACC
-    assert [g.rank for g in comparison.groups] == [1, 2, 3, 4, 5, 6]
+    # ranked within each noise rate (a block), never across
+    assert comparison.compared == "loss" and comparison.block_columns == ["noise.rate"]
+    assert [g.rank for g in comparison.groups] == [1, 2, 3, 1, 2, 3]
     assert main([str(tree)]) == 0
     out = capsys.readouterr().out
     assert out.index("92.00 ± 2.00") < out.index("91.00 ± 2.00") < out.index("63.00 ± 2.58")
     assert "acc, ece in percent" in out
+    assert "within blocks of equal noise.rate" in out
 
 
 def test_fractions_without_percent(tree, capsys):
@@ -326,13 +335,13 @@ def test_baseline_paired_and_welch_p_values_equal_scipy(tree):
     assert gce.test == "paired t"
     assert gce.diff == pytest.approx(0.82 - 0.72)
     expected = stats.ttest_rel(ACC[("gce", 0.4)], ACC[("ce", 0.4)]).pvalue
-    assert gce.p == pytest.approx(float(expected), rel=1e-12)
+    assert gce.p_raw == pytest.approx(float(expected), rel=1e-12)
 
     mae = groups[("mae", 0.4)].versus["final.test.acc"]
     assert mae.test == "Welch t"
     assert mae.diff == pytest.approx(0.63 - 0.72)
     expected = stats.ttest_ind(ACC[("mae", 0.4)], ACC[("ce", 0.4)], equal_var=False).pvalue
-    assert mae.p == pytest.approx(float(expected), rel=1e-12)
+    assert mae.p_raw == pytest.approx(float(expected), rel=1e-12)
 
     # the same for every metric: ece of the paired gce/ce runs at rate 0
     ece = groups[("gce", 0.0)].versus["final.test.ece"]
@@ -342,7 +351,27 @@ def test_baseline_paired_and_welch_p_values_equal_scipy(tree):
     with warnings.catch_warnings():  # nearly constant differences: scipy warns, we do not
         warnings.simplefilter("ignore")
         expected = stats.ttest_rel(gce_ece, ce_ece).pvalue
-    assert ece.p == pytest.approx(float(expected), rel=1e-9, abs=1e-300)
+    assert ece.p_raw == pytest.approx(float(expected), rel=1e-9, abs=1e-300)
+
+    # the shown p-values are Holm-adjusted over the 4 comparisons of each metric
+    for metric in comparison.metrics:
+        compared = [g for g in comparison.groups if g.baseline not in (None, g)]
+        raw = [g.versus[metric].p_raw for g in compared]
+        m = sum(p is not None for p in raw)
+        order = sorted((p, i) for i, p in enumerate(raw) if p is not None)
+        running = 0.0
+        for j, (p, i) in enumerate(order):
+            running = max(running, min(1.0, (m - j) * p))
+            assert compared[i].versus[metric].p == pytest.approx(running, rel=1e-12)
+
+
+def test_holm_named_and_none_on_request(tree, capsys):
+    assert main([str(tree), "--baseline", "loss=ce"]) == 0
+    out = capsys.readouterr().out
+    assert "Holm-adjusted over the 4 comparisons of each metric" in out
+    plain = compare([tree], baseline="loss=ce", correction="none")
+    gce = next(g for g in plain.groups if g.labels["loss"] == "gce")
+    assert gce.versus["final.test.acc"].p == gce.versus["final.test.acc"].p_raw
 
 
 def test_p_value_none_when_the_test_is_undefined(tmp_path):
@@ -452,12 +481,12 @@ def test_csv_markdown_latex(tree, tmp_path, capsys):
     assert by_key[("mae", 0.4)]["final.test.acc_test"] == "Welch t"
     assert float(by_key[("gce", 0.4)]["final.test.acc_diff"]) == pytest.approx(0.1)
     assert by_key[("mae", 0.4)]["seeds"] == "0;1;2;3"
-    assert [r["rank"] for r in rows] == ["1", "2", "3", "4", "5", "6"]
+    assert [r["rank"] for r in rows] == ["1", "2", "3", "1", "2", "3"]  # within each block
 
     md = out_md.read_text()
     assert "| rank | loss | noise.rate | n | acc | ece | nll | entropy |" in md
     assert "| 1 | ce | 0.0 | 3 | **92.00 ± 2.00** |" in md
-    assert "| 6 | mae | 0.4 | 4 | 63.00 ± 2.58 | **2.15 ± 0.13** |" in md
+    assert "| 3 | mae | 0.4 | 4 | 63.00 ± 2.58 | **2.15 ± 0.13** |" in md
 
     tex = out_tex.read_text()
     assert r"\begin{tabular}" in tex and r"\toprule" in tex and r"\bottomrule" in tex

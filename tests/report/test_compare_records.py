@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from losslab.report.compare import compare, main
+from losslab.report.compare import main
+from losslab.report.comparison import compare
 from tests.report.test_compare import record, write
 
 
@@ -98,7 +99,7 @@ def test_a_malformed_nested_field_is_named_by_its_path(tmp_path, capsys, path, v
 
 
 def test_record_problem_accepts_what_losslab_writes_and_names_the_first_bad_field():
-    from losslab.report.compare import record_problem
+    from losslab.report.record import record_problem
 
     assert record_problem(record("gce", 0.4, 0, 0.9, 0.05)) is None
     assert record_problem({"status": "failed", "final": None, "timing": None}) is None

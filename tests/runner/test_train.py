@@ -31,11 +31,12 @@ def test_run_writes_every_record(tmp_path):
         "entropy_incorrect",
         "aurc",
     }
-    for key in ("final", "best"):
+    for key in ("final", "best", "best_clean_val", "oracle"):
         assert set(results[key]) == {"epoch", "train", "val", "test"}
         assert set(results[key]["val"]) == split_metrics
         # temperature scaling is fitted on val and evaluated on test
-        assert set(results[key]["test"]) == split_metrics | {"temperature", "ece_ts", "nll_ts"}
+        scaled = {"temperature", "ece_ts", "nll_ts", "temperature_at_bound"}
+        assert set(results[key]["test"]) == split_metrics | scaled
         assert {"loss", "objective"} <= set(results[key]["train"])
     assert results["final"]["test"]["temperature"] > 0
     reliability = results["reliability"]

@@ -1,6 +1,6 @@
 """Figures of ``losslab compare``: accuracy vs ECE, reliability diagrams, noise-rate curves.
 
-:func:`write_plots` turns a :class:`~losslab.report.compare.Comparison` into
+:func:`write_plots` turns a :class:`~losslab.report.comparison.Comparison` into
 PNG files; the drawing functions take plain numbers (means, stds, pooled bins)
 and draw on stand-alone Agg figures (no pyplot, no display). matplotlib is
 imported inside the functions, so importing this module is cheap.
@@ -21,8 +21,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from losslab.report.compare import Comparison, Group, is_percent, metric_value, summarize
+from losslab.report.comparison import Comparison, Group, is_percent, metric_value, summarize
 from losslab.report.plots import _figure, _save
+from losslab.report.record import SELECTIONS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -212,7 +213,7 @@ def write_plots(
     """Write the comparison's figures into ``out_dir``.
 
     - ``acc_vs_ece.png``: mean accuracy against mean ECE per group with std error
-      bars, from the split of the first metric when it is ``final|best.<split>.*``,
+      bars, from the rule and split of the first metric (``<rule>.<split>.*``),
       else ``final.test``;
     - ``reliability.png``: per group, the reliability diagram of its runs' test bins
       (``reliability`` in ``results.json``) pooled over seeds; one column per loss
@@ -234,7 +235,7 @@ def write_plots(
     skipped: list[str] = []
 
     prefix = ".".join(comparison.metrics[0].split(".")[:2])
-    if not re.fullmatch(r"(final|best)\.\w+", prefix):
+    if not re.fullmatch(rf"({'|'.join(SELECTIONS)})\.\w+", prefix):
         prefix = "final.test"
     acc, ece = f"{prefix}.acc", f"{prefix}.ece"
     points = _scatter_points(comparison, acc, ece)

@@ -1,0 +1,339 @@
+"""The run record (``results.json``): its shape, how it is read, and what identifies a run.
+
+This module is the contract between the code that writes a run's record
+(:mod:`losslab.runner`) and every reader of it (``losslab compare``, the sweep
+summary, a resumed job): one check of a record's shape (:func:`record_problem`),
+one reader (:func:`read_record`), and one definition of which config values
+determine a run's results (:data:`NOT_RESULTS`, :func:`fingerprint`), used alike
+to decide whether a job may resume a directory and which runs ``compare`` pools.
+
+Selection rules (:data:`SELECTIONS`): a completed record holds one summary per
+rule, each ``{"epoch": n, "train": {...}, "val": {...}, "test": {...}}``:
+
+- ``final``: the last epoch;
+- ``best``: the epoch with the highest validation accuracy (on the validation
+  labels the run has, noisy under synthetic label noise);
+- ``best_clean_val``: the epoch with the highest accuracy on the clean
+  validation labels (known under synthetic noise; the same epoch as ``best``
+  when the labels are clean);
+- ``oracle``: the epoch with the highest test accuracy, an optimistic rule
+  (the test set chooses) that some published tables use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = "results.json"
+
+#: Config keys (and everything below them) that change where or how a run is
+#: computed or shown, never its results: a job may resume a run made with other
+#: values of them, and ``compare`` pools such runs as one configuration.
+NOT_RESULTS = (
+    "logger",
+    "objective",
+    "trainer.device",
+    "trainer.num_workers",
+    "dataset.root",
+    "dataset.download",
+    "dataset.loader",
+    "dataset.memory_limit_mb",
+)
+
+#: The selection rules of a record, in the order tables list them.
+SELECTIONS = ("final", "best", "best_clean_val", "oracle")
+
+#: What each rule chooses, as tables say it.
+SELECTION_WORDS = {
+    "final": "last epoch",
+    "best": "epoch of best validation accuracy (validation labels as trained, noisy under noise)",
+    "best_clean_val": "epoch of best accuracy on the clean validation labels",
+    "oracle": "epoch of best TEST accuracy: optimistic, the test set chooses",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A run that is not part of a comparison: failed, unfinished, unreadable or malformed."""
+
+    path: Path
+    status: str
+    error: str
+
+
+#: Sections of a results record that are JSON objects when recorded.
+RECORD_SECTIONS = (
+    "config",
+    "choices",
+    *SELECTIONS,
+    "noise",
+    "timing",
+    "versions",
+    "reliability",
+    "data",
+)
+RECORD_TEXTS = ("error", "traceback", "run_dir", "device", "fingerprint")
+#: Splits of ``final`` and ``best`` (JSON objects when recorded).
+RECORD_SPLITS = ("train", "val", "test")
+#: ``timing`` fields: ISO 8601 timestamps, and durations or counts.
+RECORD_TIMES = ("started_at", "finished_at")
+RECORD_DURATIONS = ("total_s", "train_s", "eval_s", "epochs")
+
+
+class _Absent:
+    """Marks a value that is not there."""
+
+
+def _kind(value: Any) -> str:
+    """The JSON type of ``value`` with its article: ``a number``, ``an array``, ``null``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """An ISO 8601 timestamp as an aware datetime, or None when ``value`` is not one.
+
+    A timestamp without a UTC offset is taken as local time, the meaning Python
+    gives naive datetimes (``datetime.astimezone``); losslab itself writes UTC
+    with its offset. A trailing ``Z`` means UTC.
+
+    Example:
+        >>> parse_timestamp("2026-03-01T12:00:00Z").isoformat()
+        '2026-03-01T12:00:00+00:00'
+        >>> parse_timestamp("yesterday") is None
+        True
+    """
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+        return parsed if parsed.tzinfo is not None else parsed.astimezone()
+    except (ValueError, OverflowError, OSError):  # OSError: out of the platform's range
+        return None
+
+
+def record_problem(record: Any) -> str | None:
+    """What is wrong with a ``results.json`` record read from disk; None when it is usable.
+
+    The one check of a record's shape for every reader (``losslab compare``, the
+    sweep summary), so that code after it can index the record without guarding
+    against types. Required: a JSON object with a non-empty string ``status``.
+    Every other field may be absent or null (not recorded); when recorded:
+
+    - ``overrides``: an array of strings;
+    - ``error``, ``traceback``, ``run_dir``, ``device``, ``fingerprint``: strings;
+    - ``config``, ``choices``, ``final``, ``best``, ``best_clean_val``, ``oracle``, ``noise``, ``timing``, ``versions``,
+      ``reliability``, ``data``: objects;
+    - ``config.seed``: a number, string or boolean (it labels the runs of a group);
+    - ``choices``: each config group's option (``{"noise": "apl/sym40"}``): a
+      string, an array of strings (a multi-select group) or null;
+    - ``final``, ``best``, ``best_clean_val``, ``oracle``: ``epoch`` an integer, ``train``, ``val``, ``test`` objects;
+    - ``timing``: ``started_at`` and ``finished_at`` ISO 8601 timestamps
+      (:func:`parse_timestamp`), ``total_s``, ``train_s``, ``eval_s``, ``epochs`` numbers.
+
+    Metric values are not checked: a value that is not a finite number counts as
+    missing (:func:`metric_value`). Fields not named here are not checked.
+
+    Args:
+        record: the parsed JSON.
+
+    Returns:
+        One line naming the first malformed field and what it holds, or None.
+
+    Example:
+        >>> record_problem({"status": "completed", "overrides": 5})
+        'overrides is a number, not an array of strings'
+    """
+    if not isinstance(record, dict):
+        return f"not a JSON object ({_kind(record)})"
+    status = record.get("status")
+    if status is None:
+        return "status is missing"
+    if not isinstance(status, str):
+        return f"status is {_kind(status)}, not a string"
+    if not status.strip():
+        return "status is empty"
+    overrides = record.get("overrides")
+    if overrides is not None:
+        if not isinstance(overrides, list):
+            return f"overrides is {_kind(overrides)}, not an array of strings"
+        bad = next((o for o in overrides if not isinstance(o, str)), _Absent)
+        if bad is not _Absent:
+            return f"overrides holds {_kind(bad)}, not only strings"
+    for name in RECORD_TEXTS:
+        value = record.get(name)
+        if value is not None and not isinstance(value, str):
+            return f"{name} is {_kind(value)}, not a string"
+    for name in RECORD_SECTIONS:
+        value = record.get(name)
+        if value is not None and not isinstance(value, dict):
+            return f"{name} is {_kind(value)}, not an object"
+    seed = (record.get("config") or {}).get("seed")
+    if isinstance(seed, list | dict):
+        return f"config.seed is {_kind(seed)}, not a number or string"
+    choices = record.get("choices") or {}
+    bad = next((k for k, v in choices.items() if not _is_choice(v)), None)
+    if bad is not None:
+        return f"choices.{bad} is {_kind(choices[bad])}, not an option name"
+    for name in SELECTIONS:
+        section = record.get(name) or {}
+        epoch = section.get("epoch")
+        if epoch is not None and (not isinstance(epoch, int) or isinstance(epoch, bool)):
+            return f"{name}.epoch is {_kind(epoch)}, not an integer"
+        for split in RECORD_SPLITS:
+            value = section.get(split)
+            if value is not None and not isinstance(value, dict):
+                return f"{name}.{split} is {_kind(value)}, not an object"
+    timing = record.get("timing") or {}
+    for name in RECORD_TIMES:
+        value = timing.get(name)
+        if value is not None and parse_timestamp(value) is None:
+            shown = f"'{_shorten(value, 40)}'" if isinstance(value, str) else _kind(value)
+            return f"timing.{name} is {shown}, not an ISO 8601 timestamp"
+    for name in RECORD_DURATIONS:
+        value = timing.get(name)
+        if value is not None and not _is_number(value):
+            return f"timing.{name} is {_kind(value)}, not a number"
+    return None
+
+
+def read_record(path: Path) -> tuple[dict[str, Any] | None, Problem | None]:
+    """Read and check one ``results.json``.
+
+    Args:
+        path: the file.
+
+    Returns:
+        ``(record, None)`` for a usable record (:func:`record_problem`), else
+        ``(None, problem)`` whose ``status`` is ``"missing"`` (no such file),
+        ``"unreadable"`` (a directory, an I/O error, not JSON) or ``"malformed"``
+        (JSON of the wrong shape), and whose ``error`` says what is wrong.
+    """
+    path = Path(path)
+    try:
+        record = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None, Problem(path, "missing", f"no {path.name}")
+    except IsADirectoryError:
+        return None, Problem(path, "unreadable", "a directory, not a file")
+    except OSError as exc:
+        return None, Problem(path, "unreadable", f"cannot be read: {exc.strerror or exc}")
+    except RecursionError:
+        return None, Problem(path, "unreadable", "not valid JSON: nested too deeply")
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        return None, Problem(path, "unreadable", f"not valid JSON: {exc}")
+    problem = record_problem(record)
+    if problem is not None:
+        return None, Problem(path, "malformed", problem)
+    return record, None
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested dicts into dot-joined keys; empty dicts vanish, lists stay leaves.
+
+    Args:
+        tree: a nested dict, e.g. a resolved config.
+        prefix: prepended to every key.
+
+    Returns:
+        ``{"noise.rate": 0.4, ...}``.
+
+    Example:
+        >>> flatten({"a": {"b": 1, "c": [1, 2]}, "d": {}})
+        {'a.b': 1, 'a.c': [1, 2]}
+    """
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _is_choice(value: Any) -> bool:
+    if value is None or isinstance(value, str):
+        return True
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _shorten(text: str, width: int) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def is_result_key(key: str) -> bool:
+    """Whether a flattened config key can change a run's results (see :data:`NOT_RESULTS`)."""
+    return not any(key == k or key.startswith(k + ".") for k in NOT_RESULTS)
+
+
+#: :data:`NOT_RESULTS` of records and checkpoints written before it named device,
+#: data root and loader: their fingerprints are still accepted (:func:`fingerprints`).
+_NOT_RESULTS_BEFORE = ("logger", "objective", "trainer.num_workers")
+
+
+def result_config(config: dict[str, Any], ignore: tuple[str, ...] = NOT_RESULTS) -> dict[str, Any]:
+    """A copy of the resolved ``config`` without the keys in ``ignore``."""
+    plain = json.loads(json.dumps(config, default=str))
+    for dotted in ignore:
+        *parents, last = dotted.split(".")
+        node: Any = plain
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return plain
+
+
+def fingerprint(config: dict[str, Any], ignore: tuple[str, ...] = NOT_RESULTS) -> str:
+    """SHA-256 of everything in the resolved ``config`` that determines the results.
+
+    The seed is part of it: two records with one fingerprint are the same run.
+    """
+    from omegaconf import OmegaConf
+
+    text = OmegaConf.to_yaml(OmegaConf.create(result_config(config, ignore)))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprints(config: dict[str, Any]) -> set[str]:
+    """The fingerprint of ``config``, and the one records written by earlier versions hold."""
+    return {fingerprint(config), fingerprint(config, _NOT_RESULTS_BEFORE)}
+
+
+def record_fingerprints(record: dict[str, Any]) -> set[str]:
+    """The fingerprints of the run a record describes (:func:`fingerprints` of its config).
+
+    Computed from the config as recorded rather than read, so that records of
+    earlier versions (another :data:`NOT_RESULTS`) compare with today's; the stored
+    ``fingerprint`` only when no config was recorded.
+    """
+    config = record.get("config")
+    if isinstance(config, dict):
+        return fingerprints(config)
+    stored = record.get("fingerprint")
+    return {stored} if isinstance(stored, str) else set()
