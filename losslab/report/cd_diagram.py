@@ -192,14 +192,15 @@ def cd_diagram(
     if cd is not None:
         fig_w = max(fig_w, x0 + cd * scale + _PAD)
     title_size = _FONT_SIZE + 2
-    if title:
-        fig_w = max(fig_w, width(title, title_size) + 2 * _PAD)
+    title_lines = title.splitlines() if title else []
+    if title_lines:  # a title of several lines: the widest sets the width
+        fig_w = max(fig_w, max(width(t, title_size) for t in title_lines) + 2 * _PAD)
 
     # Vertical layout (inches below the top edge, as negative y).
     y = -_PAD
     title_y = y
-    if title:
-        y -= 0.38
+    if title_lines:
+        y -= 0.38 + 0.24 * (len(title_lines) - 1)
     cd_label_y, cd_y = y, y - 0.26
     if cd is not None:
         y -= 0.42
