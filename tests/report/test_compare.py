@@ -71,7 +71,7 @@ def config(loss: str, rate: float, seed: int, **trainer) -> dict:
         "model": {"_target_": "losslab.models.mlp.MLP", "num_classes": 10, "width": 64},
         "loss": dict(LOSS_CONFIGS[loss]),
         "noise": {"_target_": "losslab.datasets.noise.SymmetricNoise", "rate": rate, "seed": 0},
-        "logger": {"_target_": "losslab.report.loggers.NullLogger", "run": f"r{seed}"},
+        "logger": {"_target_": "losslab.loggers.NullLogger", "run": f"r{seed}"},
     }
 
 

@@ -1,75 +1,18 @@
-"""Experiment loggers selected with ``logger=<token>``.
-
-A logger receives the resolved config once, every epoch's record, and the
-final results; the run directory's own files (metrics.jsonl, results.json)
-are written by the runner whatever logger is chosen.
-
-The interface (duck-typed, see :class:`NullLogger`):
-
-- ``start(config, run_dir)``: once, before training, with the resolved config;
-- ``log(record, step)``: after every evaluation, with the epoch's flat record
-  (``train/loss``, ``val/acc``, ...) and the epoch number as the step;
-- ``finish(results, run_dir)``: once, after ``results.json`` and the plots are
-  written, also for failed runs.
-"""
+"""``logger=wandb``: Weights & Biases, offline by default."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Iterable
-from numbers import Real
 from pathlib import Path
 from typing import Any
+
+from losslab.loggers.none import summary_of
 
 log = logging.getLogger(__name__)
 
 WANDB_MODES = ("offline", "online", "disabled")
-
-
-class NullLogger:
-    """``logger=none``: nothing beyond the run directory's files."""
-
-    def __init__(self, **_: Any) -> None:
-        pass
-
-    def start(self, config: dict[str, Any], run_dir: Path) -> None:
-        """Called once before training with the resolved config."""
-
-    def log(self, record: dict[str, Any], step: int) -> None:
-        """Called after every evaluation with the epoch's record."""
-
-    def finish(self, results: dict[str, Any], run_dir: Path) -> None:
-        """Called once with the final results (also for failed runs)."""
-
-
-def summary_of(results: dict[str, Any]) -> dict[str, Any]:
-    """The flat run summary of a ``results.json`` record.
-
-    Keys: ``status`` (and ``error`` when failed), ``final/epoch``,
-    ``best/epoch``, and ``final/<split>/<metric>`` / ``best/<split>/<metric>``
-    for every numeric metric of every split (``train``, ``val``, ``test``).
-
-    Args:
-        results: the runner's results record (``final`` and ``best`` may be None).
-
-    Returns:
-        A flat dict of JSON scalars.
-    """
-    out: dict[str, Any] = {"status": results.get("status", "unknown")}
-    if results.get("error"):
-        out["error"] = str(results["error"])
-    for which in ("final", "best"):
-        summary = results.get(which) or {}
-        if summary.get("epoch") is not None:
-            out[f"{which}/epoch"] = summary["epoch"]
-        for split, metrics in summary.items():
-            if not isinstance(metrics, dict):
-                continue
-            for name, value in metrics.items():
-                if isinstance(value, Real) and not isinstance(value, bool):
-                    out[f"{which}/{split}/{name}"] = value
-    return out
 
 
 class WandbLogger:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from losslab.report.loggers import NullLogger, WandbLogger, summary_of
+from losslab.loggers import NullLogger, WandbLogger, summary_of
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -296,7 +296,7 @@ def test_config_instantiates_with_the_sweep_dir(tmp_path):
 
 def test_importing_report_modules_is_light():
     code = (
-        "import sys, losslab.report.loggers, losslab.report.plots\n"
+        "import sys, losslab.loggers, losslab.report.plots\n"
         "heavy = [m for m in ('wandb', 'matplotlib', 'torch') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

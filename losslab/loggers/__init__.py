@@ -1,0 +1,19 @@
+"""Experiment loggers selected with ``logger=<token>``.
+
+A logger receives the resolved config once, every epoch's record, and the
+final results; the run directory's own files (metrics.jsonl, results.json)
+are written by the runner whatever logger is chosen.
+
+The interface (duck-typed, see :class:`NullLogger`):
+
+- ``start(config, run_dir)``: once, before training, with the resolved config;
+- ``log(record, step)``: after every evaluation, with the epoch's flat record
+  (``train/loss``, ``val/acc``, ...) and the epoch number as the step;
+- ``finish(results, run_dir)``: once, after ``results.json`` and the plots are
+  written, also for failed runs.
+"""
+
+from losslab.loggers.none import NullLogger, summary_of
+from losslab.loggers.wandb import WANDB_MODES, WandbLogger
+
+__all__ = ["WANDB_MODES", "NullLogger", "WandbLogger", "summary_of"]
