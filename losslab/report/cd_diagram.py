@@ -105,6 +105,32 @@ def nemenyi_cliques(average_ranks: Mapping[str, float], cd: float) -> list[list[
     return cliques
 
 
+def _check_cd(cd: float | None) -> float | None:
+    if cd is None:
+        return None
+    cd = float(cd)
+    if not (math.isfinite(cd) and cd > 0):
+        raise ValueError(f"cd must be a positive number, got {cd!r}")
+    return cd
+
+
+def _bars(
+    ranks: dict[str, float], cd: float | None, cliques: Sequence[Sequence[str]] | None
+) -> list[list[str]]:
+    """The cliques to draw as bars (two names or more), each name checked against ``ranks``."""
+    if cliques is None:
+        cliques = nemenyi_cliques(ranks, cd) if cd is not None else []
+    bars = [[str(name) for name in clique] for clique in cliques]
+    for clique in bars:
+        unknown = [name for name in clique if name not in ranks]
+        if unknown:
+            raise ValueError(
+                f"clique {clique!r} names {unknown!r}, which have no average rank;"
+                f" known: {sorted(ranks)!r}"
+            )
+    return [clique for clique in bars if len(clique) >= 2]
+
+
 def cd_diagram(
     average_ranks: Mapping[str, float],
     path: Path,
@@ -140,21 +166,8 @@ def cd_diagram(
     """
     ranks = _ranks(average_ranks)
     k = len(ranks)
-    if cd is not None:
-        cd = float(cd)
-        if not (math.isfinite(cd) and cd > 0):
-            raise ValueError(f"cd must be a positive number, got {cd!r}")
-    if cliques is None:
-        cliques = nemenyi_cliques(ranks, cd) if cd is not None else []
-    bars = [[str(name) for name in clique] for clique in cliques]
-    for clique in bars:
-        unknown = [name for name in clique if name not in ranks]
-        if unknown:
-            raise ValueError(
-                f"clique {clique!r} names {unknown!r}, which have no average rank;"
-                f" known: {sorted(ranks)!r}"
-            )
-    bars = [clique for clique in bars if len(clique) >= 2]
+    cd = _check_cd(cd)
+    bars = _bars(ranks, cd, cliques)
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -220,21 +233,9 @@ def cd_diagram(
     if title:
         ax.text(fig_w / 2, title_y, title, ha="center", va="top", fontsize=title_size,
                 fontweight="bold", parse_math=False)  # fmt: skip
-
     if cd is not None:
-        end = x0 + cd * scale
-        ax.plot([x0, end], [cd_y, cd_y], **line)
-        for xe in (x0, end):
-            ax.plot([xe, xe], [cd_y - 0.05, cd_y + 0.05], **line)
-        ax.text((x0 + end) / 2, cd_label_y, f"CD = {cd:.2f}", ha="center", va="top", **text)
-
-    # The rank axis, its ticks pointing up, and the rank numbers above them.
-    ax.plot([x0, x1], [axis_y, axis_y], **line)
-    for r in range(1, k + 1):
-        ax.plot([x(r), x(r)], [axis_y, axis_y + 0.08], **line)
-        ax.text(x(r), tick_label_y, str(r), ha="center", va="top", **text)
-        if r < k:
-            ax.plot([x(r + 0.5), x(r + 0.5)], [axis_y, axis_y + 0.04], **line)
+        _draw_cd(ax, x0, x0 + cd * scale, cd, cd_y, cd_label_y, line, text)
+    _draw_axis(ax, x, k, x0, x1, axis_y, tick_label_y, line, text)
 
     # Clique bars, between the axis and the names.
     for i, clique in enumerate(bars):
@@ -253,6 +254,24 @@ def cd_diagram(
             ax.text(xt, yr, label[name], ha=ha, va="center", **text)
 
     return _save(fig, Path(path))
+
+
+def _draw_cd(ax, x0: float, end: float, cd: float, y: float, label_y: float, line, text) -> None:
+    """The critical difference as an interval above the axis, labelled ``CD = 1.23``."""
+    ax.plot([x0, end], [y, y], **line)
+    for xe in (x0, end):
+        ax.plot([xe, xe], [y - 0.05, y + 0.05], **line)
+    ax.text((x0 + end) / 2, label_y, f"CD = {cd:.2f}", ha="center", va="top", **text)
+
+
+def _draw_axis(ax, x, k: int, x0: float, x1: float, y: float, label_y: float, line, text) -> None:
+    """The rank axis, its ticks pointing up, and the rank numbers above them."""
+    ax.plot([x0, x1], [y, y], **line)
+    for r in range(1, k + 1):
+        ax.plot([x(r), x(r)], [y, y + 0.08], **line)
+        ax.text(x(r), label_y, str(r), ha="center", va="top", **text)
+        if r < k:
+            ax.plot([x(r + 0.5), x(r + 0.5)], [y, y + 0.04], **line)
 
 
 def _save(fig: Figure, path: Path) -> Path:

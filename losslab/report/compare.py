@@ -237,9 +237,27 @@ def _main(args: argparse.Namespace) -> int:
         return 1
     ranks = None
     if args.friedman:
-        from losslab.report.ranking import rank_report, rank_table
+        from losslab.report.ranking import rank_report
 
         ranks = rank_report(comparison, posthoc=args.posthoc, alpha=args.alpha)
+    tables = _tables(args, comparison, (rows, cols), ranks, published)
+    for table in tables:
+        console.print(to_rich(table))
+    if comparison.problems:
+        console.print(to_rich(problems_table(comparison.problems)))
+    try:
+        _write_outputs(args, comparison, tables, ranks, console)
+    except OSError as exc:
+        sys.stderr.write(f"losslab compare: cannot write output: {exc}\n")
+        return 1
+    return 0
+
+
+def _tables(
+    args: argparse.Namespace, comparison: Any, pivot: tuple[Any, Any], ranks: Any, published: Any
+) -> list[Any]:
+    """The tables to print: pivots (--rows/--cols), the summary, ranks, published numbers."""
+    rows, cols = pivot
     tables = (
         [pivot_table(comparison, rows, cols, m, args.percent) for m in comparison.metrics]
         if rows or cols
@@ -248,37 +266,37 @@ def _main(args: argparse.Namespace) -> int:
     if not tables or comparison.baseline:
         tables.append(summary_table(comparison, args.percent))
     if ranks is not None:
+        from losslab.report.ranking import rank_table
+
         tables.append(rank_table(ranks, args.percent))
     if published is not None:
         from losslab.report.literature import match_published, published_table
 
         matched = match_published(comparison, published)
         tables.append(published_table(comparison, matched, args.percent))
-    for table in tables:
-        console.print(to_rich(table))
-    if comparison.problems:
-        console.print(to_rich(problems_table(comparison.problems)))
-    try:
-        if args.csv:
-            console.print(f"wrote {write_csv(comparison, args.csv)}", markup=False)
-        for path, render in ((args.markdown, to_markdown), (args.latex, to_latex)):
-            if path:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text("\n".join(render(t) for t in tables))
-                console.print(f"wrote {path}", markup=False)
-        if args.plots:
-            from losslab.report.figures import write_plots
+    return tables
 
-            written, skipped = write_plots(comparison, args.plots, args.percent)
-            if ranks is not None:
-                from losslab.report.ranking import write_cd_diagram
 
-                written.append(write_cd_diagram(ranks, args.plots / "critical_difference.png"))
-            for path in written:
-                console.print(f"wrote {path}", markup=False)
-            for note in skipped:
-                console.print(f"skipped {note}", markup=False)
-    except OSError as exc:
-        sys.stderr.write(f"losslab compare: cannot write output: {exc}\n")
-        return 1
-    return 0
+def _write_outputs(
+    args: argparse.Namespace, comparison: Any, tables: list[Any], ranks: Any, console: Any
+) -> None:
+    """The files asked for: CSV, Markdown, LaTeX, and the figures (--plots)."""
+    if args.csv:
+        console.print(f"wrote {write_csv(comparison, args.csv)}", markup=False)
+    for path, render in ((args.markdown, to_markdown), (args.latex, to_latex)):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("\n".join(render(t) for t in tables))
+            console.print(f"wrote {path}", markup=False)
+    if args.plots:
+        from losslab.report.figures import write_plots
+
+        written, skipped = write_plots(comparison, args.plots, args.percent)
+        if ranks is not None:
+            from losslab.report.ranking import write_cd_diagram
+
+            written.append(write_cd_diagram(ranks, args.plots / "critical_difference.png"))
+        for path in written:
+            console.print(f"wrote {path}", markup=False)
+        for note in skipped:
+            console.print(f"skipped {note}", markup=False)

@@ -547,6 +547,38 @@ def compare(
     Raises:
         CompareError: for missing paths, no results, unknown rules, metrics or keys.
     """
+    _check_settings(select, correction, interval, level)
+    found = find_runs(paths)
+    runs = found.runs
+    choices = choice_names(runs)
+    groups = group_runs(runs, choices)
+    keys = list(dict.fromkeys([*choices, *(k for g in groups for k in g.labels)]))
+    settings = dict(select=select, correction=correction, interval=interval, level=level)
+    if not runs:
+        return Comparison([], [], list(metrics or []), found.problems, choices, keys, **settings)
+    metric_paths = resolve_metrics(metrics or default_metrics(select), runs, select)
+    groups = _filtered(groups, where, keys, choices)
+    columns = identifying_columns(groups, choices)
+    for group in groups:
+        group.stats = {m: summarize(group, m, interval, level) for m in metric_paths}
+    comparison = Comparison(
+        groups, columns, metric_paths, found.problems, choices, keys, **settings
+    )
+    comparison.notes += found.notes
+    if where:
+        comparison.notes.append("only groups with " + ", ".join(where))
+    base = _baseline_and_by(baseline, by, keys, columns)
+    comparison.compared = by or (base[0] if base else None) or _default_compared(columns)
+    for group in groups:
+        group.block = tuple(group.labels.get(c, MISSING) for c in comparison.block_columns)
+    if base:
+        _apply_baseline(comparison, *base)
+    _rank(comparison)
+    return comparison
+
+
+def _check_settings(select: str, correction: str, interval: str, level: float) -> None:
+    """A :class:`CompareError` for an unknown rule, correction or interval, or a bad level."""
     from losslab.report.stats import CORRECTIONS
 
     check_select(select)
@@ -558,15 +590,12 @@ def compare(
         raise CompareError(f"unknown interval '{interval}'. Valid intervals: t, bootstrap, none")
     if not 0.0 < level < 1.0:
         raise CompareError(f"--level {level} is invalid: must lie strictly between 0 and 1")
-    found = find_runs(paths)
-    runs = found.runs
-    choices = choice_names(runs)
-    groups = group_runs(runs, choices)
-    keys = list(dict.fromkeys([*choices, *(k for g in groups for k in g.labels)]))
-    settings = dict(select=select, correction=correction, interval=interval, level=level)
-    if not runs:
-        return Comparison([], [], list(metrics or []), found.problems, choices, keys, **settings)
-    metric_paths = resolve_metrics(metrics or default_metrics(select), runs, select)
+
+
+def _filtered(
+    groups: list[Group], where: Sequence[str], keys: Sequence[str], choices: Sequence[str]
+) -> list[Group]:
+    """The groups that match every ``KEY=VALUE`` of ``where``; one that matches none fails."""
     for condition in where:
         key, value = parse_assignment(condition, "--where")
         check_key(key, keys, "--where", identifying_columns(groups, choices))
@@ -576,15 +605,13 @@ def compare(
                 f"--where {key}={value} matches no group; values: {_values_of(groups, key)}"
             )
         groups = kept
-    columns = identifying_columns(groups, choices)
-    for group in groups:
-        group.stats = {m: summarize(group, m, interval, level) for m in metric_paths}
-    comparison = Comparison(
-        groups, columns, metric_paths, found.problems, choices, keys, **settings
-    )
-    comparison.notes += found.notes
-    if where:
-        comparison.notes.append("only groups with " + ", ".join(where))
+    return groups
+
+
+def _baseline_and_by(
+    baseline: str | None, by: str | None, keys: Sequence[str], columns: Sequence[str]
+) -> tuple[str, str] | None:
+    """The parsed ``--baseline KEY=VALUE`` (None without one), checked with ``--by``."""
     base = parse_assignment(baseline, "--baseline") if baseline else None
     if base:
         check_key(base[0], keys, "--baseline", columns)
@@ -595,13 +622,7 @@ def compare(
                 f"--by {by} and --baseline {base[0]}=... name different keys: the baseline "
                 "is a value of the compared key (e.g. --by loss --baseline loss=ce)"
             )
-    comparison.compared = by or (base[0] if base else None) or _default_compared(columns)
-    for group in groups:
-        group.block = tuple(group.labels.get(c, MISSING) for c in comparison.block_columns)
-    if base:
-        _apply_baseline(comparison, *base)
-    _rank(comparison)
-    return comparison
+    return base
 
 
 def _default_compared(columns: Sequence[str]) -> str | None:

@@ -169,6 +169,14 @@ def record_problem(record: Any) -> str | None:
     """
     if not isinstance(record, dict):
         return f"not a JSON object ({_kind(record)})"
+    for check in (_status_problem, _field_problem, _selection_problem, _timing_problem):
+        problem = check(record)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _status_problem(record: dict[str, Any]) -> str | None:
     status = record.get("status")
     if status is None:
         return "status is missing"
@@ -176,6 +184,11 @@ def record_problem(record: Any) -> str | None:
         return f"status is {_kind(status)}, not a string"
     if not status.strip():
         return "status is empty"
+    return None
+
+
+def _field_problem(record: dict[str, Any]) -> str | None:
+    """``overrides``, the text fields, the sections, ``config.seed`` and ``choices``."""
     overrides = record.get("overrides")
     if overrides is not None:
         if not isinstance(overrides, list):
@@ -198,6 +211,11 @@ def record_problem(record: Any) -> str | None:
     bad = next((k for k, v in choices.items() if not _is_choice(v)), None)
     if bad is not None:
         return f"choices.{bad} is {_kind(choices[bad])}, not an option name"
+    return None
+
+
+def _selection_problem(record: dict[str, Any]) -> str | None:
+    """The sections of :data:`SELECTIONS`: an integer epoch and object splits."""
     for name in SELECTIONS:
         section = record.get(name) or {}
         epoch = section.get("epoch")
@@ -207,6 +225,10 @@ def record_problem(record: Any) -> str | None:
             value = section.get(split)
             if value is not None and not isinstance(value, dict):
                 return f"{name}.{split} is {_kind(value)}, not an object"
+    return None
+
+
+def _timing_problem(record: dict[str, Any]) -> str | None:
     timing = record.get("timing") or {}
     for name in RECORD_TIMES:
         value = timing.get(name)
@@ -320,9 +342,48 @@ def fingerprint(config: dict[str, Any], ignore: tuple[str, ...] = NOT_RESULTS) -
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: ``_target_`` of ``augment`` (the config of earlier versions had none).
+_AUGMENT_TARGET = "losslab.datasets.mixing.Mixing"
+#: ``_target_`` of the combination losses, which earlier versions configured with
+#: ``_recursive_: false`` right after it.
+_WEIGHTED_SUM = "losslab.losses.combination.WeightedSum"
+
+
+def _as_written_before(config: dict[str, Any]) -> dict[str, Any] | None:
+    """``config`` as earlier versions composed the same run, None when it is the same.
+
+    They composed ``augment`` without its ``_target_``, and a weighted-sum
+    ``loss`` with ``_recursive_: false`` as its second key.
+    """
+    plain = json.loads(json.dumps(config, default=str))
+    changed = False
+    augment = plain.get("augment")
+    if isinstance(augment, dict) and augment.get("_target_") == _AUGMENT_TARGET:
+        del augment["_target_"]
+        changed = True
+    loss = plain.get("loss")
+    if (
+        isinstance(loss, dict)
+        and next(iter(loss), None) == "_target_"
+        and loss["_target_"] == _WEIGHTED_SUM
+        and "_recursive_" not in loss
+    ):
+        items = list(loss.items())
+        plain["loss"] = dict([items[0], ("_recursive_", False), *items[1:]])
+        changed = True
+    return plain if changed else None
+
+
 def fingerprints(config: dict[str, Any]) -> set[str]:
-    """The fingerprint of ``config``, and the one records written by earlier versions hold."""
-    return {fingerprint(config), fingerprint(config, _NOT_RESULTS_BEFORE)}
+    """The fingerprint of ``config``, and those records written by earlier versions hold
+    (another :data:`NOT_RESULTS`, the config as they composed it)."""
+    variants = [config]
+    before = _as_written_before(config)
+    if before is not None:
+        variants.append(before)
+    return {
+        fingerprint(c, ignore) for c in variants for ignore in (NOT_RESULTS, _NOT_RESULTS_BEFORE)
+    }
 
 
 def record_fingerprints(record: dict[str, Any]) -> set[str]:

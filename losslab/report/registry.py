@@ -521,28 +521,39 @@ def _noise(where: _Where, raw: Mapping[str, Any]) -> tuple[str, float | None, di
             f"noise.type {_show(kind)} is not a noise type; valid: {_list(NOISE_TYPES)}"
             f"{_suggest(kind, NOISE_TYPES)}"
         )
+    rate = _noise_rate(where, noise, kind)
+    params = _noise_params(where, noise, kind)
+    return kind, rate, copy.deepcopy(dict(params))
+
+
+def _noise_rate(where: _Where, noise: Mapping[str, Any], kind: str) -> float | None:
+    """``noise.rate`` as a fraction in [0, 1]: required for rated noise, 0 for none."""
     rate = noise.get("rate")
     if rate is None:
         if kind in RATED_NOISE:
             raise where.error(
                 f"missing required field 'noise.rate' (the nominal {kind} rate as a fraction)"
             )
-        rate = 0.0 if kind == "none" else None
-    else:
-        if isinstance(rate, str) or not _is_number(rate):
-            raise where.error(
-                f"noise.rate {_show(rate)} is not a number; give the nominal rate as a "
-                "fraction, e.g. 0.4"
-            )
-        rate = float(rate)
-        if not 0.0 <= rate <= 1.0:
-            hint = f" ({rate / 100:g} for {rate:g} %)" if 1.0 < rate <= 100.0 else ""
-            raise where.error(
-                f"noise.rate {_show(noise['rate'])} is not a fraction in [0, 1]; give the "
-                f"nominal rate as a fraction{hint}"
-            )
-        if kind == "none" and rate != 0.0:
-            raise where.error(f"noise.rate {_show(noise['rate'])} with noise.type none; must be 0")
+        return 0.0 if kind == "none" else None
+    if isinstance(rate, str) or not _is_number(rate):
+        raise where.error(
+            f"noise.rate {_show(rate)} is not a number; give the nominal rate as a "
+            "fraction, e.g. 0.4"
+        )
+    rate = float(rate)
+    if not 0.0 <= rate <= 1.0:
+        hint = f" ({rate / 100:g} for {rate:g} %)" if 1.0 < rate <= 100.0 else ""
+        raise where.error(
+            f"noise.rate {_show(noise['rate'])} is not a fraction in [0, 1]; give the "
+            f"nominal rate as a fraction{hint}"
+        )
+    if kind == "none" and rate != 0.0:
+        raise where.error(f"noise.rate {_show(noise['rate'])} with noise.type none; must be 0")
+    return rate
+
+
+def _noise_params(where: _Where, noise: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    """``noise.params``: only the parameters a run of ``kind`` noise records, valid values."""
     params = noise.get("params") or {}
     if not isinstance(params, Mapping):
         raise where.error(f"noise.params: expected a mapping, got {_show(params)}")
@@ -565,7 +576,7 @@ def _noise(where: _Where, raw: Mapping[str, Any]) -> tuple[str, float | None, di
             f"noise.params.label {_show(label)} is not a CIFAR-N label set; valid: "
             f"{_list(HUMAN_LABELS)}{_suggest(str(label), HUMAN_LABELS)}"
         )
-    return kind, rate, copy.deepcopy(dict(params))
+    return params
 
 
 def _loss_params(where: _Where, raw: Any, loss: str) -> dict[str, Any]:

@@ -110,19 +110,9 @@ def _natural_key(path: Path) -> list[Any]:
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(path))]
 
 
-def find_runs(paths: Sequence[str | Path]) -> Runs:
-    """Read every ``results.json`` below ``paths``.
-
-    Args:
-        paths: directories (searched recursively) or ``results.json`` files.
-
-    Returns:
-        The completed runs (duplicates removed) and the others (failed, running,
-        unfinished, unreadable, malformed, duplicate), both in natural path order.
-
-    Raises:
-        CompareError: when a path does not exist or no ``results.json`` is found.
-    """
+def _walk(paths: Sequence[str | Path]) -> tuple[dict[Path, Path], dict[Path, Path]]:
+    """The ``results.json`` files below ``paths``, and the run directories without one,
+    each keyed by its resolved path (a run reached twice counts once)."""
     files: dict[Path, Path] = {}
     unfinished: dict[Path, Path] = {}
     for raw in paths:
@@ -145,6 +135,23 @@ def find_runs(paths: Sequence[str | Path]) -> Runs:
                 for d in dirnames
                 if not d.startswith(".") and d not in _SKIPPED_DIRS and d != RESULTS
             )
+    return files, unfinished
+
+
+def find_runs(paths: Sequence[str | Path]) -> Runs:
+    """Read every ``results.json`` below ``paths``.
+
+    Args:
+        paths: directories (searched recursively) or ``results.json`` files.
+
+    Returns:
+        The completed runs (duplicates removed) and the others (failed, running,
+        unfinished, unreadable, malformed, duplicate), both in natural path order.
+
+    Raises:
+        CompareError: when a path does not exist or no ``results.json`` is found.
+    """
+    files, unfinished = _walk(paths)
     if not files:
         where = ", ".join(str(p) for p in paths)
         extra = (

@@ -16,6 +16,7 @@ from typing import Any
 from losslab.report.comparison import (
     Comparison,
     Group,
+    Stat,
     best_groups,
     best_in_blocks,
     check_key,
@@ -146,6 +147,23 @@ def _p_note(comparison: Comparison) -> str:
     )
 
 
+def _ci_cell(s: Stat, metric: str, percent: bool) -> Cell:
+    """The confidence interval ``[low, high]`` of one group's metric."""
+    if s.low is None:
+        return Cell(MISSING)
+    return Cell(f"[{_fmt(s.low, metric, percent)}, {_fmt(s.high, metric, percent)}]")
+
+
+def _versus_cell(g: Group, metric: str, percent: bool) -> Cell:
+    """A group's difference to its block's baseline group, with the p-value."""
+    if g.baseline is g:
+        return Cell("baseline")
+    if g.baseline is None or g.versus[metric].diff is None:
+        return Cell(MISSING)
+    v = g.versus[metric]
+    return Cell(f"{_fmt(v.diff, metric, percent, signed=True)} ({_fmt_p(v.p)})")
+
+
 def summary_table(comparison: Comparison, percent: bool = True) -> TableData:
     """The long table: one row per group, block by block, mean ± std per metric,
     the confidence interval of the first metric, and differences to the baseline."""
@@ -176,22 +194,9 @@ def summary_table(comparison: Comparison, percent: bool = True) -> TableData:
             std = _fmt(s.std, m, percent) if s.std is not None else None
             row.append(Cell(_fmt(s.mean, m, percent) + _mark(s), std, id(g) in best[m]))
         if show_ci:
-            s = g.stats[metrics[0]]
-            text = (
-                f"[{_fmt(s.low, metrics[0], percent)}, {_fmt(s.high, metrics[0], percent)}]"
-                if s.low is not None
-                else MISSING
-            )
-            row.append(Cell(text))
+            row.append(_ci_cell(g.stats[metrics[0]], metrics[0], percent))
         if comparison.baseline:
-            for m in metrics:
-                if g.baseline is g:
-                    row.append(Cell("baseline"))
-                elif g.baseline is None or g.versus[m].diff is None:
-                    row.append(Cell(MISSING))
-                else:
-                    v = g.versus[m]
-                    row.append(Cell(f"{_fmt(v.diff, m, percent, signed=True)} ({_fmt_p(v.p)})"))
+            row += [_versus_cell(g, m, percent) for m in metrics]
         rows.append(row)
     n_seeds = {g.n for g in comparison.groups}
     title = f"{comparison.n_runs} runs in {len(comparison.groups)} groups"
