@@ -9,11 +9,6 @@ from torch import Tensor
 from losslab.losses._common import Loss, upcast
 
 
-def stablemax_s(x: Tensor) -> Tensor:
-    """``s(x) = x + 1`` for ``x >= 0`` and ``1 / (1 - x)`` for ``x < 0`` (positive, monotone)."""
-    return torch.where(x >= 0, x.clamp(min=0) + 1, 1 / (1 - x.clamp(max=0)))
-
-
 class StableMaxCELoss(Loss):
     r"""Cross-entropy with the StableMax normalisation, which grows linearly rather
     than exponentially in the logits (avoids softmax collapse).

@@ -24,11 +24,9 @@ from losslab.metrics.classification import (
     brier_score,
     classification_metrics,
     metrics_and_reliability,
-    predictive_entropy,
     reliability_bins,
     target_rank,
 )
-from losslab.metrics.collector import MetricCollector
 from losslab.metrics.label_noise import DIAGNOSTIC_KEYS, noisy_label_diagnostics
 from losslab.metrics.temperature import (
     TemperatureFit,
@@ -40,7 +38,6 @@ from losslab.metrics.temperature import (
 __all__ = [
     "DIAGNOSTIC_KEYS",
     "METRIC_KEYS",
-    "MetricCollector",
     "TemperatureFit",
     "adaptive_calibration_error",
     "area_under_risk_coverage",
@@ -55,7 +52,6 @@ __all__ = [
     "max_calibration_error",
     "metrics_and_reliability",
     "noisy_label_diagnostics",
-    "predictive_entropy",
     "reliability_bins",
     "search_temperature",
     "target_rank",

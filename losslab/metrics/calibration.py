@@ -18,6 +18,12 @@ and confidences in bin :math:`b`, the usual weighted gap reduces to
 which is how the functions below compute it (empty bins add nothing). The bin
 sums avoid floating-point atomics, so every value is reproducible bit for bit on
 CPU and CUDA (see :func:`binned_sums`).
+
+Each formula is written once: :func:`ece_of_sums` (the weighted gap above, for
+equal-width, equal-mass and class-wise bins alike), :func:`mce_of_sums` and
+:func:`bin_means` turn bin sums into the metrics, and
+:func:`~losslab.metrics.classification.classification_metrics` applies them to the
+sums it computes once per split.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import torch
 from torch import Tensor
 
 
-def _check_bins(n_bins: int) -> None:
+def check_bins(n_bins: int) -> None:
+    """Raise ValueError unless ``n_bins >= 1``."""
     if n_bins < 1:
         raise ValueError(f"n_bins={n_bins} is invalid: must be >= 1")
 
@@ -46,7 +53,7 @@ def equal_width_bins(values: Tensor, n_bins: int) -> Tensor:
         >>> equal_width_bins(torch.tensor([0.0, 0.25, 0.3, 1.0], dtype=torch.float64), 4).tolist()
         [0, 0, 1, 3]
     """
-    _check_bins(n_bins)
+    check_bins(n_bins)
     # ceil(v * n) - 1 maps (b/n, (b+1)/n] to b; the clamp puts 0 in bin 0.
     return (torch.ceil(values.to(torch.float64) * n_bins).long() - 1).clamp_(0, n_bins - 1)
 
@@ -73,7 +80,7 @@ def equal_mass_bins(n: int, n_bins: int, device: torch.device | str | None = Non
         >>> equal_mass_bins(7, 3).tolist()
         [0, 0, 0, 1, 1, 2, 2]
     """
-    _check_bins(n_bins)
+    check_bins(n_bins)
     q, r = divmod(n, n_bins)
     pos = torch.arange(n, device=device)
     big = r * (q + 1)  # positions covered by the r groups of size q + 1
@@ -121,6 +128,66 @@ def binned_sums(
     return count, out_sum, conf_sum
 
 
+def top_label_sums(
+    confidence: Tensor, correct: Tensor, n_bins: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`binned_sums` of the top-label confidences over equal-width right-closed bins:
+    ``(count, correct_sum, confidence_sum)``, each ``[n_bins]``, from which
+    :func:`ece_of_sums`, :func:`mce_of_sums` and :func:`bin_means` give ECE, MCE and the
+    reliability bins."""
+    return binned_sums(equal_width_bins(confidence, n_bins), confidence, correct, n_bins)
+
+
+def ece_of_sums(outcome_sum: Tensor, confidence_sum: Tensor, n: int) -> Tensor:
+    r"""The weighted calibration gap of bins from their sums:
+    :math:`\frac{1}{N} \sum_b \lvert S^{\mathrm{out}}_b - S^{\mathrm{conf}}_b \rvert`.
+
+    Args:
+        outcome_sum: per-bin sums of the outcomes (any shape).
+        confidence_sum: per-bin sums of the confidences, same shape.
+        n: the normaliser :math:`N`, the number of binned entries (0 is read as 1).
+
+    Returns:
+        0-dim float64 tensor.
+
+    Example:
+        >>> # bins of 1 and 2 samples: (|1 - 0.25| + |1 - 1.25|) / 3
+        >>> round(float(ece_of_sums(torch.tensor([1.0, 1.0]), torch.tensor([0.25, 1.25]), 3)), 6)
+        0.333333
+    """
+    return (outcome_sum - confidence_sum).abs().sum() / max(n, 1)
+
+
+def mce_of_sums(count: Tensor, outcome_sum: Tensor, confidence_sum: Tensor) -> Tensor:
+    r"""The largest gap of a non-empty bin from the bin sums:
+    :math:`\max_{b:\,n_b > 0} \lvert S^{\mathrm{out}}_b - S^{\mathrm{conf}}_b \rvert / n_b`.
+
+    Empty bins have gap 0, which never exceeds the (non-negative) gap of a non-empty one.
+
+    Example:
+        >>> count, conf = torch.tensor([1.0, 2.0]), torch.tensor([0.25, 1.25])
+        >>> float(mce_of_sums(count, torch.ones(2), conf))  # max(|1 - 0.25|, |1 - 1.25| / 2)
+        0.75
+    """
+    return ((outcome_sum - confidence_sum).abs() / count.clamp_min(1.0)).max()
+
+
+def bin_means(
+    count: Tensor, outcome_sum: Tensor, confidence_sum: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(count, mean outcome, mean confidence)`` per bin from the bin sums; the means are 0
+    where a bin is empty.
+
+    Example:
+        >>> sums = torch.tensor([0.0, 2.0]), torch.ones(2), torch.tensor([0.0, 1.5])
+        >>> count, acc, conf = bin_means(*sums)
+        >>> count.tolist(), acc.tolist(), conf.tolist()
+        ([0.0, 2.0], [1.0, 0.5], [0.0, 0.75])
+    """
+    denom = count.clamp_min(1.0)
+    return count, outcome_sum / denom, confidence_sum / denom
+
+
 def binned_calibration(
     confidence: Tensor, correct: Tensor, n_bins: int = 15
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -145,10 +212,7 @@ def binned_calibration(
         >>> count.tolist(), acc.tolist()
         ([1.0, 2.0], [0.0, 0.5])
     """
-    bins = equal_width_bins(confidence, n_bins)
-    count, acc_sum, conf_sum = binned_sums(bins, confidence, correct, n_bins)
-    denom = count.clamp_min(1.0)
-    return count, acc_sum / denom, conf_sum / denom
+    return bin_means(*top_label_sums(confidence, correct, n_bins))
 
 
 def _top_label(probs: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
@@ -170,10 +234,8 @@ def top_label_ece(confidence: Tensor, correct: Tensor, n_bins: int = 15) -> Tens
     Returns:
         0-dim float64 tensor.
     """
-    _, acc_sum, conf_sum = binned_sums(
-        equal_width_bins(confidence, n_bins), confidence, correct, n_bins
-    )
-    return (acc_sum - conf_sum).abs().sum() / max(confidence.shape[0], 1)
+    _, acc_sum, conf_sum = top_label_sums(confidence, correct, n_bins)
+    return ece_of_sums(acc_sum, conf_sum, confidence.shape[0])
 
 
 def top_label_mce(confidence: Tensor, correct: Tensor, n_bins: int = 15) -> Tensor:
@@ -189,11 +251,7 @@ def top_label_mce(confidence: Tensor, correct: Tensor, n_bins: int = 15) -> Tens
     Returns:
         0-dim float64 tensor (0 when ``N == 0``).
     """
-    count, acc_sum, conf_sum = binned_sums(
-        equal_width_bins(confidence, n_bins), confidence, correct, n_bins
-    )
-    # Empty bins have gap 0, which never exceeds the (non-negative) gap of a non-empty one.
-    return ((acc_sum - conf_sum).abs() / count.clamp_min(1.0)).max()
+    return mce_of_sums(*top_label_sums(confidence, correct, n_bins))
 
 
 def top_label_adaptive_ece(confidence: Tensor, correct: Tensor, n_bins: int = 15) -> Tensor:
@@ -229,7 +287,7 @@ def adaptive_ece_of_sorted(sorted_conf: Tensor, sorted_correct: Tensor, n_bins: 
     n = sorted_conf.shape[0]
     groups = equal_mass_bins(n, n_bins, device=sorted_conf.device)
     _, acc_sum, conf_sum = binned_sums(groups, sorted_conf, sorted_correct, n_bins)
-    return (acc_sum - conf_sum).abs().sum() / max(n, 1)
+    return ece_of_sums(acc_sum, conf_sum, n)
 
 
 def expected_calibration_error(probs: Tensor, target: Tensor, n_bins: int = 15) -> Tensor:
@@ -352,4 +410,5 @@ def classwise_calibration_error(probs: Tensor, target: Tensor, n_bins: int = 15)
     hit_bins = target * n_bins + bins.gather(1, target[:, None]).squeeze(1)
     hits = torch.zeros(k * n_bins, dtype=torch.float64, device=probs.device)
     hits.index_add_(0, hit_bins, torch.ones_like(probs[:, 0]))
-    return (hits.view(k, n_bins) - conf_sum).abs().sum() / (max(n, 1) * k)
+    # the N K binned entries: the mean over classes of the per-class ECE
+    return ece_of_sums(hits.view(k, n_bins), conf_sum, n * k)

@@ -23,11 +23,14 @@ from torch import Tensor
 
 from losslab.metrics.calibration import (
     adaptive_ece_of_sorted,
+    bin_means,
     binned_calibration,
-    binned_sums,
+    check_bins,
     classwise_calibration_error,
-    equal_width_bins,
+    ece_of_sums,
     expected_calibration_error,
+    mce_of_sums,
+    top_label_sums,
 )
 
 __all__ = [
@@ -37,9 +40,9 @@ __all__ = [
     "brier_score",
     "check_inputs",
     "classification_metrics",
+    "entropy_of_log_probs",
     "expected_calibration_error",
     "metrics_and_reliability",
-    "predictive_entropy",
     "reliability_bins",
     "target_rank",
     "to_python",
@@ -113,21 +116,24 @@ def to_python(values: list[Tensor], valid: Tensor, k: int) -> list[float | None]
     return [v if math.isfinite(v) else None for v in host]
 
 
-def predictive_entropy(logits: Tensor) -> Tensor:
-    r"""Per-sample entropy :math:`H(p) = -\sum_k p_k \log p_k` in nats.
+def entropy_of_log_probs(logp: Tensor, probs: Tensor | None = None) -> Tensor:
+    r"""Per-sample predictive entropy :math:`H(p) = -\sum_k p_k \log p_k` in nats.
 
     Args:
-        logits: ``[N, K]``.
+        logp: ``[N, K]`` log-probabilities (``log_softmax`` of the logits).
+        probs: ``logp.exp()`` when the caller already has it.
 
     Returns:
-        ``[N]`` float64.
+        ``[N]`` in the dtype of ``logp``; the metrics ``entropy*`` are its means.
 
     Example:
-        >>> predictive_entropy(torch.zeros(1, 4)).tolist() == [math.log(4)]
+        >>> logp = torch.log_softmax(torch.zeros(1, 4, dtype=torch.float64), dim=-1)
+        >>> entropy_of_log_probs(logp).tolist() == [math.log(4)]
         True
     """
-    logp = torch.log_softmax(logits.to(torch.float64), dim=-1)
-    return -(logp.exp() * logp).sum(dim=-1)
+    if probs is None:
+        probs = logp.exp()
+    return -(probs * logp).sum(dim=-1)
 
 
 def target_rank(logits: Tensor, target: Tensor) -> Tensor:
@@ -328,12 +334,14 @@ def _split_tensors(
     bins (count, accuracy, confidence) and the validity flag of :func:`check_inputs`.
 
     Shared work is done once: the equal-width bin sums give ``ece``, ``mce`` and the
-    reliability bins, and one stable sort of the confidences serves both ``ece_adaptive``
+    reliability bins (through the formulas of :mod:`losslab.metrics.calibration` that
+    :func:`~losslab.metrics.calibration.top_label_ece`,
+    :func:`~losslab.metrics.calibration.top_label_mce` and :func:`binned_calibration`
+    apply), and one stable sort of the confidences serves both ``ece_adaptive``
     (ascending) and ``aurc`` (the same order reversed: AURC does not depend on the
     order inside a block of tied confidences).
     """
-    if n_bins < 1:
-        raise ValueError(f"n_bins={n_bins} is invalid: must be >= 1")
+    check_bins(n_bins)
     target, valid = check_inputs(logits, target)
     n, k = logits.shape
     logp = torch.log_softmax(logits.to(torch.float64), dim=-1)
@@ -342,12 +350,10 @@ def _split_tensors(
     conf = logp_max.exp()  # == probs.max(-1): exp is monotone
     correct = (pred == target).to(torch.float64)
     logp_y = logp.gather(1, target[:, None]).squeeze(1)
-    entropy = -(probs * logp).sum(dim=-1)
+    entropy = entropy_of_log_probs(logp, probs)
     n_correct = correct.sum()
     n_wrong = n - n_correct
-    count, acc_sum, conf_sum = binned_sums(equal_width_bins(conf, n_bins), conf, correct, n_bins)
-    gaps = (acc_sum - conf_sum).abs()
-    denom = count.clamp_min(1.0)
+    sums = top_label_sums(conf, correct, n_bins)  # count, correct_sum, conf_sum
     sorted_conf, order = torch.sort(conf, stable=True)
     sorted_correct = correct[order]
 
@@ -358,11 +364,10 @@ def _split_tensors(
     values |= {
         "nll": -logp_y.mean(),
         "brier": brier_score(probs, target).mean(),
-        "ece": gaps.sum() / n,  # as top_label_ece
+        "ece": ece_of_sums(sums[1], sums[2], n),  # top_label_ece of these bins
         "ece_adaptive": adaptive_ece_of_sorted(sorted_conf, sorted_correct, n_bins),
         "ece_classwise": classwise_calibration_error(probs, target, n_bins),
-        # as top_label_mce: empty bins have gap 0, never above a non-empty bin's
-        "mce": (gaps / denom).max(),
+        "mce": mce_of_sums(*sums),  # top_label_mce of these bins
         "entropy": entropy.mean(),
         # an empty group gives NaN, which reads None on the host
         "entropy_correct": torch.where(
@@ -373,7 +378,7 @@ def _split_tensors(
         ),
         "aurc": _aurc_of_sorted(sorted_conf.flip(0), sorted_correct.flip(0)),
     }
-    return values, (count, acc_sum / denom, conf_sum / denom), valid
+    return values, bin_means(*sums), valid
 
 
 def reliability_bins(logits: Tensor, target: Tensor, n_bins: int = 15) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from losslab.metrics.classification import check_inputs, to_python
+from losslab.metrics.classification import check_inputs, entropy_of_log_probs, to_python
 
 #: Keys of :func:`noisy_label_diagnostics`, in order.
 DIAGNOSTIC_KEYS = (
@@ -74,7 +74,7 @@ def noisy_label_diagnostics(
     y_clean, valid_clean = check_inputs(logits, y_clean)
     logp = torch.log_softmax(logits.to(torch.float64), dim=-1)
     pred = logp.argmax(dim=-1)
-    entropy = -(logp.exp() * logp).sum(dim=-1)
+    entropy = entropy_of_log_probs(logp)
     noisy = is_noisy.to(device=logits.device, dtype=torch.float64)
     clean = 1.0 - noisy
     n_noisy, n_clean = noisy.sum(), clean.sum()

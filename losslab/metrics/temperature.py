@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from losslab.metrics.calibration import top_label_ece
+from losslab.metrics.calibration import check_bins, top_label_ece
 from losslab.metrics.classification import check_inputs, to_python
 
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0  # 0.618..., the interval shrinks by this per step
@@ -273,8 +273,7 @@ def temperature_scaled_metrics(
     """
     if not (temperature > 0.0 and math.isfinite(temperature)):
         raise ValueError(f"temperature={temperature} is invalid: must be positive and finite")
-    if n_bins < 1:
-        raise ValueError(f"n_bins={n_bins} is invalid: must be >= 1")
+    check_bins(n_bins)
     target, valid = check_inputs(logits, target)
     logp = torch.log_softmax(logits.to(torch.float64) / temperature, dim=-1)
     logp_max, pred = logp.max(dim=-1)

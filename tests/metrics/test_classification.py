@@ -16,9 +16,11 @@ from torchmetrics.functional.classification import (
 from losslab.metrics import (
     METRIC_KEYS,
     adaptive_calibration_error,
+    area_under_risk_coverage,
     binned_calibration,
     brier_score,
     classification_metrics,
+    classwise_calibration_error,
     expected_calibration_error,
     fit_temperature,
     max_calibration_error,
@@ -29,6 +31,8 @@ from losslab.metrics import (
     temperature,
     temperature_scaled_metrics,
 )
+from losslab.metrics.calibration import top_label_adaptive_ece, top_label_ece, top_label_mce
+from losslab.metrics.classification import entropy_of_log_probs
 from tests.metrics import reference
 
 CASES = [(400, 10, 3.0), (64, 2, 1.0), (300, 100, 6.0), (50, 5, 2.0), (200, 3, 0.3)]
@@ -75,6 +79,60 @@ def test_ece_and_mce_match_torchmetrics(k, n_bins):
         assert m[key] == pytest.approx(float(theirs), abs=1e-6), key
     assert float(expected_calibration_error(probs, target, n_bins)) == pytest.approx(m["ece"])
     assert float(max_calibration_error(probs, target, n_bins)) == pytest.approx(m["mce"])
+
+
+@pytest.mark.parametrize("n_bins", [1, 7, 15])
+@pytest.mark.parametrize(("n", "k", "scale"), CASES)
+def test_runner_path_equals_the_public_functions(n, k, scale, n_bins):
+    """The one-pass metrics of the runner are the public metric functions' values."""
+    z, y = map(torch.as_tensor, random_case(11, n, k, scale))
+    m, bins = metrics_and_reliability(z, y, n_bins)
+    logp = torch.log_softmax(z.double(), dim=-1)
+    probs = logp.exp()
+    logp_max, pred = logp.max(dim=-1)
+    conf, correct = logp_max.exp(), pred == y
+    # the same confidences: the same function, so the same float64 bits
+    assert m["ece"] == float(top_label_ece(conf, correct, n_bins))
+    assert m["mce"] == float(top_label_mce(conf, correct, n_bins))
+    assert m["ece_adaptive"] == float(top_label_adaptive_ece(conf, correct, n_bins))
+    assert m["ece_classwise"] == float(classwise_calibration_error(probs, y, n_bins))
+    assert m["aurc"] == float(area_under_risk_coverage(conf, correct))
+    assert m["brier"] == float(brier_score(probs, y).mean())
+    h = entropy_of_log_probs(logp)
+    assert m["entropy"] == float(h.mean())
+    for key, group in (("entropy_correct", correct), ("entropy_incorrect", ~correct)):
+        if group.any():
+            assert m[key] == pytest.approx(float(h[group].mean()), abs=1e-12), key
+        else:
+            assert m[key] is None, key
+    count, acc, mean_conf = binned_calibration(conf, correct, n_bins)
+    assert bins == {
+        "n_bins": n_bins,
+        "count": count.tolist(),
+        "acc": acc.tolist(),
+        "conf": mean_conf.tolist(),
+    }
+    # the probability-level API (top-label confidence taken from the probabilities)
+    for key, fn in (
+        ("ece", expected_calibration_error),
+        ("mce", max_calibration_error),
+        ("ece_adaptive", adaptive_calibration_error),
+    ):
+        assert m[key] == pytest.approx(float(fn(probs, y, n_bins)), abs=1e-12), key
+    t = 1.7
+    scaled = torch.softmax(z.double() / t, dim=-1)
+    ece_ts = temperature_scaled_metrics(z, y, t, n_bins)["ece_ts"]
+    assert ece_ts == pytest.approx(float(expected_calibration_error(scaled, y, n_bins)), abs=1e-12)
+
+
+def test_label_noise_entropies_are_the_split_entropy():
+    logits, target = random_case(12, 120, 6, 2.0)
+    z, y = torch.tensor(logits), torch.tensor(target)
+    noisy = torch.arange(120) % 4 == 0
+    d = noisy_label_diagnostics(z, y, y, noisy)
+    h = entropy_of_log_probs(torch.log_softmax(z, dim=-1))
+    assert d["train_entropy_noisy"] == pytest.approx(float(h[noisy].mean()), abs=1e-12)
+    assert d["train_entropy_clean"] == pytest.approx(float(h[~noisy].mean()), abs=1e-12)
 
 
 @pytest.mark.parametrize("k", [2, 5, 12])

@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["calibration", "classification", "collector", "label_noise", "temperature"]
+MODULES = ["calibration", "classification", "label_noise", "temperature"]
 
 
 @pytest.mark.parametrize("name", MODULES)
