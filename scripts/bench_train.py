@@ -37,12 +37,22 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 
-from losslab.datasets.vision import cifar10
+import losslab
+from losslab.datasets.vision import load_vision
 from losslab.models.resnet import ResNet18
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 MODES = {"fp32": ("fp32", False), "bf16": ("bf16", False), "bf16+compile": ("bf16", True)}
+
+
+def cifar10(**options):
+    """``dataset=cifar10`` as the runner builds it: its YAML's values, ``options`` replacing them."""
+    path = Path(losslab.__file__).parent / "conf" / "dataset" / "cifar10.yaml"
+    values = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    del values["_target_"]
+    return load_vision(**{**values, **options})
 
 
 def write_cifar10(root: Path, n_train: int, n_test: int) -> None:
@@ -139,17 +149,17 @@ def bare_loop(root: Path, args: argparse.Namespace, precision: str, compile_: bo
 
 def losslab_run(root: Path, run_dir: Path, args, precision: str, compile_: bool) -> float:
     """Seconds per epoch (after the first) of ``losslab train`` with the same settings."""
-    from losslab.runner import app, loop
+    from losslab.runner import app, checkpointing
 
     ends: list[float] = []
-    write = loop.write_metrics
+    write = checkpointing.write_metrics
 
-    def stamp(path, records):  # called once per epoch, after the checkpoint
-        write(path, records)
+    def stamp(path, records, *rest):  # called once per epoch, after the checkpoint
+        write(path, records, *rest)
         if records:
             ends.append(time.perf_counter())
 
-    loop.write_metrics = stamp
+    checkpointing.write_metrics = stamp
     try:
         code = app.launch(
             [
@@ -167,7 +177,7 @@ def losslab_run(root: Path, run_dir: Path, args, precision: str, compile_: bool)
             ]
         )
     finally:
-        loop.write_metrics = write
+        checkpointing.write_metrics = write
     if code != 0:
         raise SystemExit(f"losslab train failed (exit {code}); see {run_dir}/train.log")
     return (ends[-1] - ends[0]) / (len(ends) - 1)

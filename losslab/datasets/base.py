@@ -38,6 +38,19 @@ class SubsetSource:
         return self.source[self.indices[i]]
 
 
+def serves_with(*names: str):
+    """Mark a data set function as taking the serving options ``names`` (``loader``,
+    ``memory_limit_mb``): the runner passes exactly what a function declares in its
+    ``run_values`` (see :mod:`losslab.runner.build`), so a function without them can
+    still be a ``_target_``."""
+
+    def mark(fn):
+        fn.run_values = names
+        return fn
+
+    return mark
+
+
 def take(x: Tensor | ImageSource, indices: np.ndarray | Tensor) -> Tensor | ImageSource:
     """Rows ``indices`` of an in-memory tensor or of a lazy image source."""
     if isinstance(x, Tensor):

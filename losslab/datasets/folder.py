@@ -31,15 +31,18 @@ from torch import Tensor
 from losslab.datasets.base import (
     BatchTransform,
     DataBundle,
-    ImageSource,
     bundle_with_official_test,
     check_declared,
+    serves_with,
 )
 from losslab.datasets.loader import MEMORY_LIMIT_MB
 from losslab.datasets.loader import check_memory_limit as _check_limit
+from losslab.datasets.stats import channel_stats, sample_rows
 from losslab.datasets.vision import (
+    check_crop_padding,
     check_image_shape,
     check_labels,
+    check_normalisation,
     check_options,
     ensure_files,
     resolve_root,
@@ -125,42 +128,6 @@ class ImageFiles:
         return f"ImageFiles({len(self)} files, shape={list(self.shape)})"
 
 
-def channel_stats(
-    images: Tensor | ImageSource, indices: Sequence[int] | None = None, *, chunk: int = 4096
-) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and standard deviation of uint8 images scaled to [0, 1].
-
-    Accumulates sums in float64 over chunks of images, so a large uint8 tensor
-    is never converted to float all at once.
-
-    Args:
-        images: uint8 ``[N, C, H, W]`` tensor, or a source of ``[C, H, W]`` images.
-        indices: the images to use (default: all).
-        chunk: images per accumulation step.
-
-    Returns:
-        ``(mean, std)``, one value per channel (population std).
-    """
-    idx = list(range(len(images))) if indices is None else [int(i) for i in indices]
-    if not idx:
-        raise ValueError("channel_stats: no images to compute statistics from")
-    total = sq = None
-    count = 0
-    for start in range(0, len(idx), chunk):
-        part = idx[start : start + chunk]
-        if isinstance(images, Tensor):
-            batch = images[torch.as_tensor(part)]
-        else:
-            batch = torch.stack([images[i] for i in part])
-        batch = batch.to(torch.float64) / 255.0
-        s, q = batch.sum(dim=(0, 2, 3)), batch.square().sum(dim=(0, 2, 3))
-        total, sq = (s, q) if total is None else (total + s, sq + q)
-        count += batch.shape[0] * batch.shape[2] * batch.shape[3]
-    mean = total / count
-    std = (sq / count - mean.square()).clamp_min(0).sqrt()
-    return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
-
-
 # --------------------------------------------------------------------- Kuzushiji-49
 
 
@@ -203,6 +170,7 @@ def _download_k49(folder: Path) -> None:
             download_url(K49_URL + file, str(folder), filename=file)
 
 
+@serves_with("loader")
 def kmnist49(
     *,
     root: str | os.PathLike = "data",
@@ -271,7 +239,7 @@ def kmnist49(
         split_seed=split_seed,
         val_fraction=val_fraction,
     )
-    mean, std = channel_stats(bundle.train.x)
+    mean, std = channel_stats(bundle.train.x, decimals=6)
     return replace(
         bundle,
         transform=BatchTransform(
@@ -333,6 +301,7 @@ def _download_tiny_imagenet(base: Path) -> None:
     download_and_extract_archive(TINY_IMAGENET_URL, str(base), md5=TINY_IMAGENET_MD5)
 
 
+@serves_with("loader", "memory_limit_mb")
 def tiny_imagenet(
     *,
     root: str | os.PathLike = "data",
@@ -482,20 +451,7 @@ def check_memory_limit(name: str, memory_limit_mb: float) -> None:
         raise ValueError(f"dataset '{name}': {exc}") from None
 
 
-def _stats_option(name: str, key: str, value: Sequence[float] | None, channels: int) -> tuple:
-    try:
-        stats = tuple(float(v) for v in value)  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        stats = ()
-    if len(stats) != channels or (key == "std" and min(stats) <= 0):
-        raise ValueError(
-            f"dataset '{name}': dataset.{key}={value!r} is invalid: give {channels} "
-            f"number(s), one per channel{' (> 0)' if key == 'std' else ''}, or null to "
-            "compute it from training images"
-        )
-    return stats
-
-
+@serves_with("loader", "memory_limit_mb")
 def imagefolder(
     *,
     root: str | os.PathLike | None,
@@ -556,24 +512,14 @@ def imagefolder(
     )
     shape = check_image_shape(name, input_shape)
     check_memory_limit(name, memory_limit_mb)
-    if isinstance(crop_padding, bool) or not isinstance(crop_padding, int) or crop_padding < 0:
-        raise ValueError(
-            f"dataset '{name}': dataset.crop_padding={crop_padding!r} is invalid: use an int >= 0"
-        )
-    if (mean is None) != (std is None):
-        raise ValueError(f"dataset '{name}': give both dataset.mean and dataset.std, or neither")
-    if mean is None and (
+    check_crop_padding(name, crop_padding)
+    given = check_normalisation(name, mean, std, shape[0])
+    if given is None and (
         isinstance(stats_samples, bool) or not isinstance(stats_samples, int) or stats_samples < 1
     ):
         raise ValueError(
             f"dataset '{name}': dataset.stats_samples={stats_samples!r} is invalid: use an "
             "int >= 1 (or give dataset.mean and dataset.std)"
-        )
-    given = None
-    if mean is not None:
-        given = (
-            _stats_option(name, "mean", mean, shape[0]),
-            _stats_option(name, "std", std, shape[0]),
         )
     train_dir = base / "train"
     test_dir = next((base / d for d in ("test", "val") if (base / d).is_dir()), None)
@@ -631,10 +577,8 @@ def imagefolder(
         val_fraction=val_fraction,
     )
     if given is None:
-        n = len(bundle.train)
-        rng = np.random.default_rng(split_seed)
-        sample = np.sort(rng.choice(n, size=min(stats_samples, n), replace=False))
-        stats = channel_stats(bundle.train.x, sample.tolist())
+        sample = sample_rows(len(bundle.train), stats_samples, split_seed)
+        stats = channel_stats(bundle.train.x, sample, decimals=6)
         origin = f"{len(sample)} training images"
     else:
         stats, origin = given, "config"

@@ -42,6 +42,7 @@ from losslab.datasets.base import (
     ImageSource,
     Split,
     bundle_with_official_test,
+    serves_with,
 )
 from losslab.datasets.loader import (
     MEMORY_LIMIT_MB,
@@ -50,6 +51,7 @@ from losslab.datasets.loader import (
     choose_loader,
     nbytes,
 )
+from losslab.datasets.stats import channel_stats, sample_rows
 
 log = logging.getLogger(__name__)
 
@@ -315,42 +317,6 @@ def read_inputs(source: HFImageSource) -> Tensor:
     return out
 
 
-def input_stats(
-    x: Tensor | ImageSource, scale: float, samples: int, seed: int = 0
-) -> tuple[list[float], list[float]]:
-    """Mean and (population) standard deviation along axis 1 of the inputs times ``scale``:
-    per channel for images ``[N, C, H, W]``, per feature for vectors ``[N, d]``.
-
-    Computed from the same rows whether ``x`` is in memory or lazy: all of them
-    when there are at most ``samples``, otherwise a random sample of ``samples``
-    (drawn with ``seed``), accumulated in float64 in the same order. The serving
-    path therefore never changes the normalisation. Standard deviations below
-    1e-6 (constant channels or features) become 1.
-    """
-    n = len(x)
-    if n == 0:
-        raise ValueError("cannot compute mean/std of an empty training split")
-    rng = np.random.default_rng(seed)
-    picked = np.sort(rng.choice(n, size=min(n, int(samples)), replace=False))
-    total = sq = None
-    count = 0
-    for s in range(0, len(picked), 256):
-        rows = picked[s : s + 256]
-        if isinstance(x, Tensor):
-            chunk = x[torch.from_numpy(rows)]
-        else:
-            chunk = torch.stack([x[int(i)] for i in rows])
-        f = chunk.to(torch.float64) * scale
-        dims = (0, *range(2, f.ndim))
-        part_sum, part_sq = f.sum(dim=dims), (f * f).sum(dim=dims)
-        total, sq = (part_sum, part_sq) if total is None else (total + part_sum, sq + part_sq)
-        count += f.numel() // f.shape[1]
-    mean = total / count
-    std = (sq / count - mean**2).clamp_min(0).sqrt()
-    std = torch.where(std > 1e-6, std, torch.ones_like(std))
-    return mean.tolist(), std.tolist()
-
-
 def _open(path: str, name: str | None) -> tuple[dict[str, Any], str]:
     """The splits at ``path`` and how they were found (``saved`` or ``load_dataset``)."""
     import datasets
@@ -451,6 +417,35 @@ def _stat(key: str, value: Sequence[float] | None, channels: int) -> tuple[float
     return value
 
 
+def _check_transform(
+    shape: tuple[int, ...],
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    stats_samples: Any,
+    crop_padding: Any,
+    augment: Any,
+    flip: Any,
+) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+    """Check the normalisation and augmentation options; ``(mean, std)`` as tuples, or
+    ``(None, None)`` when they are to be computed."""
+    if (mean is None) != (std is None):
+        raise ValueError(
+            f"give both dataset.mean and dataset.std or neither (mean={mean}, std={std})"
+        )
+    mean_t, std_t = _stat("mean", mean, shape[0]), _stat("std", std, shape[0])
+    _check_int("stats_samples", stats_samples, 1)
+    _check_int("crop_padding", crop_padding, 0)
+    augment = _check_bool("augment", augment)
+    _check_bool("flip", flip)
+    if augment and len(shape) != 3:
+        raise ValueError(
+            f"dataset.augment=true crops and flips images [C, H, W], but "
+            f"dataset.input_shape={list(shape)}; set dataset.augment=false"
+        )
+    return mean_t, std_t
+
+
+@serves_with("loader", "memory_limit_mb")
 def load_hf(
     *,
     path: str | None = None,
@@ -499,7 +494,8 @@ def load_hf(
     picks ``memory`` for ``loader`` and ``memory_limit_mb`` (the runner makes the
     same choice), otherwise every split is an :class:`HFImageSource` converted on
     demand; ``info["loader"]`` records which. ``mean``/``std`` default to the
-    statistics of at most ``stats_samples`` training rows (:func:`input_stats`):
+    statistics of at most ``stats_samples`` training rows
+    (:func:`~losslab.datasets.stats.channel_stats`):
     per channel for images scaled to ``[0, 1]``, per feature for vectors.
 
     Args:
@@ -553,19 +549,7 @@ def load_hf(
         )
     if int(num_classes) < 2:
         raise ValueError(f"dataset.num_classes={num_classes} is invalid: must be >= 2")
-    if (mean is None) != (std is None):
-        raise ValueError(
-            f"give both dataset.mean and dataset.std or neither (mean={mean}, std={std})"
-        )
-    mean_t, std_t = _stat("mean", mean, shape[0]), _stat("std", std, shape[0])
-    _check_int("stats_samples", stats_samples, 1)
-    _check_int("crop_padding", crop_padding, 0)
-    augment, flip = _check_bool("augment", augment), _check_bool("flip", flip)
-    if augment and len(shape) != 3:
-        raise ValueError(
-            f"dataset.augment=true crops and flips images [C, H, W], but "
-            f"dataset.input_shape={list(shape)}; set dataset.augment=false"
-        )
+    mean_t, std_t = _check_transform(shape, mean, std, stats_samples, crop_padding, augment, flip)
     if not 0.0 <= float(val_fraction) < 1.0:
         raise ValueError(f"dataset.val_fraction={val_fraction} is invalid: must be in [0, 1)")
 
@@ -620,8 +604,8 @@ def load_hf(
     if val_split is not None:
         bundle = replace(bundle, val=Split.clean(x["val"], labels["val"]))
     if mean_t is None:
-        m, s = input_stats(bundle.train.x, inputs.scale, stats_samples, seed=split_seed)
-        mean_t, std_t = tuple(m), tuple(s)
+        rows = sample_rows(len(bundle.train.x), stats_samples, split_seed)
+        mean_t, std_t = channel_stats(bundle.train.x, rows, scale=inputs.scale, min_std=1e-6)
     bundle.info.update(mean=list(mean_t), std=list(std_t), stats_given=mean is not None)
     transform = BatchTransform(
         scale=inputs.scale,

@@ -66,6 +66,18 @@ def fits_in_memory(nbytes: int, memory_limit_mb: float) -> bool:
     return nbytes <= check_memory_limit(memory_limit_mb) * 2**20
 
 
+#: Streams of :func:`epoch_seed`: the sample order, the crops and flips, and the
+#: Mixup/CutMix draws of :class:`~losslab.datasets.mixing.Mixing`.
+ORDER_STREAM, AUGMENT_STREAM, MIXING_STREAM = 0, 1, 2
+
+
+def epoch_seed(seed: int, epoch: int, stream: int) -> int:
+    """A well-spread 63-bit seed for ``(seed, epoch, stream)``: the one formula behind
+    every per-epoch generator of the data path (order, augmentation, mixing), so
+    each depends only on the run's ``seed`` and the epoch."""
+    return (int(seed) * 1_000_003 + int(epoch) * 7_919 + int(stream) * 104_729) % (2**63 - 1)
+
+
 def epoch_permutation(n: int, seed: int, epoch: int) -> Tensor:
     """The sample order of one epoch: a permutation of ``range(n)`` on the CPU.
 
@@ -74,19 +86,14 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> Tensor:
     resumed run continues the order exactly without saved generator state.
     """
     g = torch.Generator()
-    g.manual_seed(_mix(seed, epoch, 0))
+    g.manual_seed(epoch_seed(seed, epoch, ORDER_STREAM))
     return torch.randperm(n, generator=g)
-
-
-def _mix(seed: int, epoch: int, stream: int) -> int:
-    """A well-spread 63-bit seed for (seed, epoch, stream)."""
-    return (int(seed) * 1_000_003 + int(epoch) * 7_919 + int(stream) * 104_729) % (2**63 - 1)
 
 
 def augment_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
     """The generator of one epoch's crops and flips, on ``device``."""
     g = torch.Generator(device=device)
-    g.manual_seed(_mix(seed, epoch, 1))
+    g.manual_seed(epoch_seed(seed, epoch, AUGMENT_STREAM))
     return g
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from losslab.datasets.loader import MIXING_STREAM, epoch_seed
+
 
 @dataclass(frozen=True)
 class Mix:
@@ -52,8 +54,10 @@ class Mixing:
 
     @staticmethod
     def generator(seed: int, epoch: int) -> torch.Generator:
+        """The generator of one epoch's mixing draws (stream ``MIXING_STREAM`` of
+        :func:`~losslab.datasets.loader.epoch_seed`)."""
         g = torch.Generator()
-        g.manual_seed((int(seed) * 1_000_003 + int(epoch) * 7_919 + 2 * 104_729) % (2**63 - 1))
+        g.manual_seed(epoch_seed(seed, epoch, MIXING_STREAM))
         return g
 
     def draw(self, x: Tensor, generator: torch.Generator) -> Mix:

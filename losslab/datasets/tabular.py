@@ -20,6 +20,7 @@ from losslab.datasets.base import (
     DataBundle,
     bundle_from_arrays,
     bundle_with_official_test,
+    serves_with,
     stratified_split,
 )
 from losslab.datasets.loader import (
@@ -100,6 +101,7 @@ def _resolve(root: Path, file: str) -> Path | None:
     return None
 
 
+@serves_with("loader", "memory_limit_mb")
 def load_libsvm(
     *,
     root: str,
@@ -357,6 +359,7 @@ def _impute(x: np.ndarray, categorical: np.ndarray, rows: np.ndarray) -> dict[st
     return filled
 
 
+@serves_with("loader")
 def load_openml(
     *,
     name: str | None = None,

@@ -8,10 +8,13 @@ memory as uint8 tensors ``[N, C, H, W]``; scaling to [0, 1], per-channel
 normalisation and training augmentation are declared as a
 :class:`~losslab.datasets.base.BatchTransform` and applied per batch by the runner.
 
-Each loader takes keyword arguments only (they mirror ``conf/dataset/<token>.yaml``)
-and returns a :class:`~losslab.datasets.base.DataBundle` whose test split is the
-official test split and whose validation split is a stratified share of the
-official training split (``source_index`` is the position in that split).
+One loader, :func:`load_vision`, serves them all; what tells the data sets apart
+(their name, file layout and format, torchvision class, normalisation and
+augmentation) is written in ``conf/dataset/<token>.yaml``, so a new data set in
+one of the formats of :data:`FORMATS` is one YAML file. It returns a
+:class:`~losslab.datasets.base.DataBundle` whose test split is the official test
+split and whose validation split is a stratified share of the official training
+split (``source_index`` is the position in that split).
 
 The helpers that check options and locate (or download) files are shared with
 :mod:`losslab.datasets.folder`.
@@ -24,20 +27,19 @@ import logging
 import os
 import pickle
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from losslab.datasets.base import BatchTransform, DataBundle, bundle_with_official_test
+from losslab.datasets.base import BatchTransform, DataBundle, bundle_with_official_test, serves_with
+from losslab.datasets.loader import LOADERS
+from losslab.datasets.stats import channel_stats
 
 log = logging.getLogger(__name__)
-
-#: Values of ``dataset.loader`` (read by the runner: how batches are served).
-LOADER_MODES = ("auto", "memory", "dataloader")
-
 
 # --------------------------------------------------------------------------- options
 
@@ -63,7 +65,8 @@ def check_options(
         name: the data set's token (for messages).
         split_seed: seed of the validation split (an int >= 0).
         val_fraction: share of the official training split used for validation, in [0, 1).
-        loader: how the runner serves batches: one of :data:`LOADER_MODES`.
+        loader: how the runner serves batches: one of
+            :data:`~losslab.datasets.loader.LOADERS`.
         **flags: boolean options (``download``, ``augment``, ...), checked to be bools.
     """
     for key, value in flags.items():
@@ -83,11 +86,46 @@ def check_options(
         raise ValueError(
             f"dataset '{name}': dataset.val_fraction={val_fraction!r} is invalid: must be in [0, 1)"
         )
-    if loader not in LOADER_MODES:
+    if loader not in LOADERS:
         raise ValueError(
             f"dataset '{name}': dataset.loader={loader!r} is invalid: use one of "
-            f"{', '.join(LOADER_MODES)}"
+            f"{', '.join(LOADERS)}"
         )
+
+
+def check_crop_padding(name: str, crop_padding: Any) -> int:
+    """``dataset.crop_padding`` if it is an int >= 0, otherwise a ValueError."""
+    if isinstance(crop_padding, bool) or not isinstance(crop_padding, int) or crop_padding < 0:
+        raise ValueError(
+            f"dataset '{name}': dataset.crop_padding={crop_padding!r} is invalid: use an int >= 0"
+        )
+    return crop_padding
+
+
+def _stats_option(name: str, key: str, value: Sequence[float] | None, channels: int) -> tuple:
+    try:
+        stats = tuple(float(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        stats = ()
+    if len(stats) != channels or (key == "std" and min(stats) <= 0):
+        raise ValueError(
+            f"dataset '{name}': dataset.{key}={value!r} is invalid: give {channels} "
+            f"number(s), one per channel{' (> 0)' if key == 'std' else ''}, or null to "
+            "compute it from training images"
+        )
+    return stats
+
+
+def check_normalisation(
+    name: str, mean: Sequence[float] | None, std: Sequence[float] | None, channels: int
+) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """``(mean, std)`` as tuples of ``channels`` numbers (std > 0), or None when both are
+    null (the loader computes them); a ValueError when only one is given or a value is bad."""
+    if (mean is None) != (std is None):
+        raise ValueError(f"dataset '{name}': give both dataset.mean and dataset.std, or neither")
+    if mean is None:
+        return None
+    return _stats_option(name, "mean", mean, channels), _stats_option(name, "std", std, channels)
 
 
 def check_image_shape(
@@ -297,11 +335,12 @@ def read_cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray
     return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
-def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_svhn_mat(path: Path, classes: int = 11) -> tuple[np.ndarray, np.ndarray]:
     """One SVHN "format 2" file (``train_32x32.mat``, ``test_32x32.mat``).
 
     A MATLAB file with ``X`` uint8 ``[32, 32, 3, N]`` (row, column, channel,
-    image) and ``y`` ``[N, 1]`` with labels 1..10, where 10 means digit 0.
+    image) and ``y`` ``[N, 1]`` with labels 1..10, where 10 means digit 0 (labels
+    outside ``0..classes-1`` are an error).
 
     Returns:
         Images ``[N, 3, 32, 32]`` uint8 and labels ``[N]`` int64 in 0..9 (digit value).
@@ -327,7 +366,7 @@ def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
         )
     y = y.reshape(-1).astype(np.int64)
     # Official labels are 1..10 with 10 for digit 0; 0 is accepted for digit 0 as well.
-    check_labels(path, y, 11)
+    check_labels(path, y, classes)
     return np.ascontiguousarray(x.transpose(3, 2, 0, 1)), y % 10
 
 
@@ -340,480 +379,231 @@ def _describe(a: Any) -> str:
 # ---------------------------------------------------------------------------- loaders
 
 
-def _bundle(
-    name: str,
-    train: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray],
+def _read_idx_split(paths: Sequence[Path], files: VisionFiles) -> tuple[np.ndarray, np.ndarray]:
+    images_path, labels_path = paths
+    return _read_mnist_split(images_path, labels_path, files.classes)
+
+
+def _read_cifar_split(paths: Sequence[Path], files: VisionFiles) -> tuple[np.ndarray, np.ndarray]:
+    parts = [read_cifar_batch(p, files.label_key) for p in paths]
+    for path, (_, labels) in zip(paths, parts, strict=True):
+        check_labels(path, labels, files.classes)
+    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
+
+
+def _read_svhn_split(paths: Sequence[Path], files: VisionFiles) -> tuple[np.ndarray, np.ndarray]:
+    (path,) = paths
+    return read_svhn_mat(path, files.classes)
+
+
+class FileFormat(NamedTuple):
+    """How one split's files (in the order listed) become images ``[N, C, H, W]`` and labels."""
+
+    read: Callable[[Sequence[Path], VisionFiles], tuple[np.ndarray, np.ndarray]]
+    files_per_split: int | None  # None: one or more
+
+
+#: The values of ``dataset.files.format``.
+FORMATS: dict[str, FileFormat] = {
+    "idx": FileFormat(_read_idx_split, 2),
+    "cifar": FileFormat(_read_cifar_split, None),
+    "svhn": FileFormat(_read_svhn_split, 1),
+}
+
+
+@dataclass(frozen=True)
+class VisionFiles:
+    """Where a data set's official files are and how to read and download them
+    (``dataset.files`` of ``conf/dataset/<token>.yaml``).
+
+    Attributes:
+        format: ``idx`` (MNIST-style IDX images and labels: each split lists its
+            images file, then its labels file), ``cifar`` (CIFAR "python version"
+            batches: each split lists its batch files) or ``svhn`` (one SVHN
+            "format 2" ``.mat`` file per split); see :data:`FORMATS`.
+        folder: where the files are, relative to ``dataset.root`` (``""``: the root).
+        train, test: the file names of the official training and test splits.
+        classes: labels in the files are ``0..classes-1`` (checked per file).
+        torchvision: the ``torchvision.datasets`` class that downloads the files.
+        download_splits: the keyword arguments of each download call of that class
+            (e.g. ``[{train: true}]``).
+        how: how a user provides the files by hand, for messages; ``{root}`` is
+            replaced by ``dataset.root``.
+        label_key: the labels' key in a CIFAR batch (``labels``, ``fine_labels``
+            for CIFAR-100's fine classes).
+        suffixes: accepted name endings of each file, in order of preference
+            (``["", ".gz"]``: compressed or not).
+    """
+
+    format: str
+    folder: str
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+    classes: int
+    torchvision: str
+    download_splits: tuple[dict, ...]
+    how: str
+    label_key: str = "labels"
+    suffixes: tuple[str, ...] = ("",)
+
+    @classmethod
+    def from_config(cls, name: str, files: Mapping[str, Any]) -> VisionFiles:
+        """``dataset.files`` checked: known keys, a known format, the files each split needs."""
+        if not isinstance(files, Mapping):
+            raise ValueError(
+                f"dataset '{name}': dataset.files={files!r} is invalid: give the mapping of "
+                "the official files (see conf/dataset/cifar10.yaml)"
+            )
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(map(str, files)) - known)
+        missing = sorted(
+            f.name for f in fields(cls) if f.default is MISSING and f.name not in files
+        )
+        if unknown or missing:
+            problem = "unknown keys " + ", ".join(unknown) if unknown else ""
+            problem += ("; " if unknown and missing else "") + (
+                "missing keys " + ", ".join(missing) if missing else ""
+            )
+            raise ValueError(f"dataset '{name}': dataset.files has {problem}")
+        spec = cls(
+            format=str(files["format"]),
+            folder=str(files["folder"]),
+            train=tuple(str(f) for f in files["train"]),
+            test=tuple(str(f) for f in files["test"]),
+            classes=int(files["classes"]),
+            torchvision=str(files["torchvision"]),
+            download_splits=tuple(
+                {str(k): v for k, v in split.items()} for split in files["download_splits"]
+            ),
+            how=str(files["how"]),
+            label_key=str(files.get("label_key", "labels")),
+            suffixes=tuple(str(x) for x in files.get("suffixes", ("",))),
+        )
+        if spec.format not in FORMATS:
+            raise ValueError(
+                f"dataset '{name}': dataset.files.format={spec.format!r} is invalid: use one of "
+                f"{', '.join(FORMATS)}"
+            )
+        count = FORMATS[spec.format].files_per_split
+        for split in ("train", "test"):
+            listed = getattr(spec, split)
+            if not listed or (count is not None and len(listed) != count):
+                raise ValueError(
+                    f"dataset '{name}': dataset.files.{split}={list(listed)} is invalid: format "
+                    f"{spec.format} reads {count or 'one or more'} file(s) per split"
+                )
+        return spec
+
+
+@serves_with("loader")
+def load_vision(
     *,
+    name: str,
+    files: Mapping[str, Any],
     num_classes: int,
     input_shape: Sequence[int],
-    split_seed: int,
-    val_fraction: float,
-    transform: BatchTransform,
-    info: dict,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    crop_padding: int = 0,
+    flip: bool = False,
+    root: str | os.PathLike = "data",
+    download: bool = True,
+    augment: bool = False,
+    split_seed: int = 0,
+    val_fraction: float = 0.1,
+    loader: str = "auto",
 ) -> DataBundle:
-    return bundle_with_official_test(
-        name,
-        torch.from_numpy(np.ascontiguousarray(train[0])),
-        train[1],
-        torch.from_numpy(np.ascontiguousarray(test[0])),
-        test[1],
-        num_classes=num_classes,
-        input_shape=input_shape,
-        split_seed=split_seed,
-        val_fraction=val_fraction,
-        transform=transform,
-        info=info,
-    )
+    """An image set of the torchvision family, read from its official files.
 
+    What the data set is comes from its YAML (``conf/dataset/<token>.yaml``):
+    ``name``, the file layout ``files`` (:class:`VisionFiles`), the normalisation
+    ``mean``/``std`` and the augmentation ``crop_padding``/``flip``. Images stay in
+    memory as uint8 ``[N, C, H, W]``; the per-batch scaling by 1/255, normalisation
+    and (with ``augment``) random crops after ``crop_padding`` pixels of zero
+    padding and horizontal flips (when ``flip``) are a
+    :class:`~losslab.datasets.base.BatchTransform`. The official test split is the
+    test split; the validation split is a stratified ``val_fraction`` of the
+    official training split (``source_index`` is the position in it).
 
-_MNIST_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
+    Without a network use :func:`preset` (``preset("cifar10", root=...)``) to load a
+    data set by its config token.
 
+    Args:
+        name: the data set's token (``DataBundle.name``; named mappings of
+            asymmetric noise with ``mapping: auto`` are looked up by it).
+        files: where the official files are and how to read and download them.
+        num_classes: declared K (checked against the labels).
+        input_shape: declared ``[C, H, W]`` (checked against the images).
+        mean, std: per-channel statistics after scaling to [0, 1]; both null:
+            computed from the training split (rounded to 6 decimals, recorded in
+            ``info["normalisation"]``).
+        crop_padding: zero padding of the random crops, in pixels (with ``augment``).
+        flip: random horizontal flips (with ``augment``).
+        root: the data directory; the files are in ``<root>/<files.folder>/``.
+        download: download the official files with torchvision when missing
+            (network needed).
+        augment: augment training batches with ``crop_padding`` and ``flip``.
+        split_seed: seed of the stratified validation split.
+        val_fraction: share of the official training images used for validation.
+        loader: how the runner serves batches (``auto | memory | dataloader``).
 
-def _mnist_family(
-    name: str,
-    folder: str,
-    mean: float,
-    std: float,
-    url: str,
-    *,
-    root: str | os.PathLike,
-    download: bool,
-    augment: bool,
-    num_classes: int,
-    input_shape: Sequence[int],
-    split_seed: int,
-    val_fraction: float,
-    loader: str,
-) -> DataBundle:
+    Raises:
+        FileNotFoundError: files are missing and were not (or could not be)
+            downloaded; the message names the folder, the files and the remedy.
+        ValueError: an invalid option, a corrupt file, or data that disagree with
+            ``num_classes``/``input_shape``.
+    """
     base = resolve_root(name, root)
     check_options(
         name,
         download=download,
         augment=augment,
+        flip=flip,
         split_seed=split_seed,
         val_fraction=val_fraction,
         loader=loader,
     )
-    raw = base / folder / "raw"
-    paths = ensure_files(
-        name,
-        raw,
-        _MNIST_FILES,
-        root=base,
-        download=download,
-        fetch=_torchvision_fetch(folder, base, [{"train": True}]),
-        how=f"the four .gz files from {url}, compressed or not",
-        suffixes=("", ".gz"),
-    )
-    train = _read_mnist_split(paths[0], paths[1], 10)
-    test = _read_mnist_split(paths[2], paths[3], 10)
-    transform = BatchTransform(
-        scale=1 / 255, mean=(mean,), std=(std,), crop_padding=2 if augment else 0
-    )
-    return _bundle(
-        name,
-        train,
-        test,
-        num_classes=num_classes,
-        input_shape=input_shape,
-        split_seed=split_seed,
-        val_fraction=val_fraction,
-        transform=transform,
-        info={"source": str(raw), "loader": loader},
-    )
-
-
-def mnist(
-    *,
-    root: str | os.PathLike = "data",
-    download: bool = True,
-    augment: bool = False,
-    num_classes: int = 10,
-    input_shape: Sequence[int] = (1, 28, 28),
-    split_seed: int = 0,
-    val_fraction: float = 0.1,
-    loader: str = "auto",
-) -> DataBundle:
-    """MNIST handwritten digits: 60,000 training and 10,000 test images, 28x28 grey, 10 classes.
-
-    Source: the four IDX files (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
-    ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each optionally ``.gz``) in
-    ``<root>/MNIST/raw/``. Normalisation: mean 0.1307, std 0.3081 after scaling to [0, 1].
-
-    Args:
-        root: directory holding ``MNIST/raw/``.
-        download: download the official files when missing (network needed).
-        augment: random 28-pixel crops after 2-pixel zero padding (no flips: digits
-            are not mirror-symmetric).
-        num_classes: declared K (must be 10).
-        input_shape: declared shape (must be ``[1, 28, 28]``).
-        split_seed: seed of the stratified validation split.
-        val_fraction: share of the official training images used for validation.
-        loader: how the runner serves batches (``auto | memory | dataloader``).
-
-    References:
-        LeCun, Bottou, Bengio & Haffner, "Gradient-based learning applied to document
-        recognition", Proceedings of the IEEE, 1998.
-    """
-    return _mnist_family(
-        "mnist",
-        "MNIST",
-        0.1307,
-        0.3081,
-        "https://ossci-datasets.s3.amazonaws.com/mnist/",
-        root=root,
-        download=download,
-        augment=augment,
-        num_classes=num_classes,
-        input_shape=input_shape,
-        split_seed=split_seed,
-        val_fraction=val_fraction,
-        loader=loader,
-    )
-
-
-def fashion_mnist(
-    *,
-    root: str | os.PathLike = "data",
-    download: bool = True,
-    augment: bool = False,
-    num_classes: int = 10,
-    input_shape: Sequence[int] = (1, 28, 28),
-    split_seed: int = 0,
-    val_fraction: float = 0.1,
-    loader: str = "auto",
-) -> DataBundle:
-    """Fashion-MNIST: 60,000 training and 10,000 test images of clothing, 28x28 grey, 10 classes.
-
-    Source: the four IDX files (named as MNIST's, optionally ``.gz``) in
-    ``<root>/FashionMNIST/raw/``. Normalisation: mean 0.2860, std 0.3530 after
-    scaling to [0, 1].
-
-    Args:
-        root: directory holding ``FashionMNIST/raw/``.
-        download: download the official files when missing (network needed).
-        augment: random 28-pixel crops after 2-pixel zero padding.
-        num_classes: declared K (must be 10).
-        input_shape: declared shape (must be ``[1, 28, 28]``).
-        split_seed: seed of the stratified validation split.
-        val_fraction: share of the official training images used for validation.
-        loader: how the runner serves batches (``auto | memory | dataloader``).
-
-    References:
-        Xiao, Rasul & Vollgraf, "Fashion-MNIST: a novel image dataset for benchmarking
-        machine learning algorithms", arXiv:1708.07747, 2017.
-    """
-    return _mnist_family(
-        "fashion_mnist",
-        "FashionMNIST",
-        0.2860,
-        0.3530,
-        "https://github.com/zalandoresearch/fashion-mnist",
-        root=root,
-        download=download,
-        augment=augment,
-        num_classes=num_classes,
-        input_shape=input_shape,
-        split_seed=split_seed,
-        val_fraction=val_fraction,
-        loader=loader,
-    )
-
-
-def kmnist(
-    *,
-    root: str | os.PathLike = "data",
-    download: bool = True,
-    augment: bool = False,
-    num_classes: int = 10,
-    input_shape: Sequence[int] = (1, 28, 28),
-    split_seed: int = 0,
-    val_fraction: float = 0.1,
-    loader: str = "auto",
-) -> DataBundle:
-    """Kuzushiji-MNIST: 60,000 training and 10,000 test images of cursive Japanese
-    characters, 28x28 grey, 10 classes.
-
-    Source: the four IDX files (named as MNIST's, optionally ``.gz``) in
-    ``<root>/KMNIST/raw/``. Normalisation: mean 0.1918, std 0.3483 after scaling
-    to [0, 1].
-
-    Args:
-        root: directory holding ``KMNIST/raw/``.
-        download: download the official files when missing (network needed).
-        augment: random 28-pixel crops after 2-pixel zero padding.
-        num_classes: declared K (must be 10).
-        input_shape: declared shape (must be ``[1, 28, 28]``).
-        split_seed: seed of the stratified validation split.
-        val_fraction: share of the official training images used for validation.
-        loader: how the runner serves batches (``auto | memory | dataloader``).
-
-    References:
-        Clanuwat, Bober-Irizar, Kitamoto, Lamb, Yamamoto & Ha, "Deep learning for
-        classical Japanese literature", NeurIPS Workshop on Machine Learning for
-        Creativity and Design, 2018 (arXiv:1812.01718).
-    """
-    return _mnist_family(
-        "kmnist",
-        "KMNIST",
-        0.1918,
-        0.3483,
-        "http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
-        root=root,
-        download=download,
-        augment=augment,
-        num_classes=num_classes,
-        input_shape=input_shape,
-        split_seed=split_seed,
-        val_fraction=val_fraction,
-        loader=loader,
-    )
-
-
-def _cifar(
-    name: str,
-    folder: str,
-    train_files: Sequence[str],
-    test_file: str,
-    label_key: str,
-    classes: int,
-    class_name: str,
-    archive: str,
-    mean: tuple[float, float, float],
-    std: tuple[float, float, float],
-    *,
-    root: str | os.PathLike,
-    download: bool,
-    augment: bool,
-    num_classes: int,
-    input_shape: Sequence[int],
-    split_seed: int,
-    val_fraction: float,
-    loader: str,
-) -> DataBundle:
-    base = resolve_root(name, root)
-    check_options(
-        name,
-        download=download,
-        augment=augment,
-        split_seed=split_seed,
-        val_fraction=val_fraction,
-        loader=loader,
-    )
-    directory = base / folder
+    check_crop_padding(name, crop_padding)
+    spec = VisionFiles.from_config(name, files)
+    directory = base / spec.folder
     paths = ensure_files(
         name,
         directory,
-        [*train_files, test_file],
+        [*spec.train, *spec.test],
         root=base,
         download=download,
-        fetch=_torchvision_fetch(class_name, base, [{"train": True}]),
-        how=f"extract {archive} (https://www.cs.toronto.edu/~kriz/cifar.html) into {base}",
+        fetch=_torchvision_fetch(spec.torchvision, base, spec.download_splits),
+        how=spec.how.replace("{root}", str(base)),
+        suffixes=spec.suffixes,
     )
-    parts = [read_cifar_batch(p, label_key) for p in paths]
-    for path, (_, labels) in zip(paths, parts, strict=True):
-        check_labels(path, labels, classes)
-    train = (
-        np.concatenate([x for x, _ in parts[:-1]]),
-        np.concatenate([y for _, y in parts[:-1]]),
-    )
-    transform = BatchTransform(
-        scale=1 / 255, mean=mean, std=std, crop_padding=4 if augment else 0, flip=augment
-    )
-    return _bundle(
+    read = FORMATS[spec.format].read
+    train_x, train_y = read(paths[: len(spec.train)], spec)
+    test_x, test_y = read(paths[len(spec.train) :], spec)
+    bundle = bundle_with_official_test(
         name,
-        train,
-        parts[-1],
+        torch.from_numpy(np.ascontiguousarray(train_x)),
+        train_y,
+        torch.from_numpy(np.ascontiguousarray(test_x)),
+        test_y,
         num_classes=num_classes,
         input_shape=input_shape,
         split_seed=split_seed,
         val_fraction=val_fraction,
-        transform=transform,
         info={"source": str(directory), "loader": loader},
     )
-
-
-def cifar10(
-    *,
-    root: str | os.PathLike = "data",
-    download: bool = True,
-    augment: bool = True,
-    num_classes: int = 10,
-    input_shape: Sequence[int] = (3, 32, 32),
-    split_seed: int = 0,
-    val_fraction: float = 0.1,
-    loader: str = "auto",
-) -> DataBundle:
-    """CIFAR-10: 50,000 training and 10,000 test colour images, 32x32, 10 classes.
-
-    Source: the "python version" batches ``data_batch_1`` .. ``data_batch_5`` and
-    ``test_batch`` in ``<root>/cifar-10-batches-py/`` (pickled dicts with ``data``
-    uint8 ``[10000, 3072]`` and ``labels``). Normalisation: mean (0.4914, 0.4822,
-    0.4465), std (0.2470, 0.2435, 0.2616) after scaling to [0, 1].
-
-    Args:
-        root: directory holding ``cifar-10-batches-py/``.
-        download: download ``cifar-10-python.tar.gz`` when files are missing (network needed).
-        augment: random 32-pixel crops after 4-pixel zero padding, and horizontal flips.
-        num_classes: declared K (must be 10).
-        input_shape: declared shape (must be ``[3, 32, 32]``).
-        split_seed: seed of the stratified validation split.
-        val_fraction: share of the official training images used for validation.
-        loader: how the runner serves batches (``auto | memory | dataloader``).
-
-    References:
-        Krizhevsky, "Learning multiple layers of features from tiny images",
-        technical report, University of Toronto, 2009.
-    """
-    return _cifar(
-        "cifar10",
-        "cifar-10-batches-py",
-        [f"data_batch_{i}" for i in range(1, 6)],
-        "test_batch",
-        "labels",
-        10,
-        "CIFAR10",
-        "cifar-10-python.tar.gz",
-        (0.4914, 0.4822, 0.4465),
-        (0.2470, 0.2435, 0.2616),
-        root=root,
-        download=download,
-        augment=augment,
-        num_classes=num_classes,
-        input_shape=input_shape,
-        split_seed=split_seed,
-        val_fraction=val_fraction,
-        loader=loader,
-    )
-
-
-def cifar100(
-    *,
-    root: str | os.PathLike = "data",
-    download: bool = True,
-    augment: bool = True,
-    num_classes: int = 100,
-    input_shape: Sequence[int] = (3, 32, 32),
-    split_seed: int = 0,
-    val_fraction: float = 0.1,
-    loader: str = "auto",
-) -> DataBundle:
-    """CIFAR-100: 50,000 training and 10,000 test colour images, 32x32, 100 (fine) classes.
-
-    Source: ``train`` and ``test`` in ``<root>/cifar-100-python/`` (pickled dicts with
-    ``data`` uint8 ``[N, 3072]`` and ``fine_labels``). Normalisation: mean (0.5071,
-    0.4865, 0.4409), std (0.2673, 0.2564, 0.2762) after scaling to [0, 1].
-
-    Args:
-        root: directory holding ``cifar-100-python/``.
-        download: download ``cifar-100-python.tar.gz`` when files are missing (network needed).
-        augment: random 32-pixel crops after 4-pixel zero padding, and horizontal flips.
-        num_classes: declared K (must be 100).
-        input_shape: declared shape (must be ``[3, 32, 32]``).
-        split_seed: seed of the stratified validation split.
-        val_fraction: share of the official training images used for validation.
-        loader: how the runner serves batches (``auto | memory | dataloader``).
-
-    References:
-        Krizhevsky, "Learning multiple layers of features from tiny images",
-        technical report, University of Toronto, 2009.
-    """
-    return _cifar(
-        "cifar100",
-        "cifar-100-python",
-        ["train"],
-        "test",
-        "fine_labels",
-        100,
-        "CIFAR100",
-        "cifar-100-python.tar.gz",
-        (0.5071, 0.4865, 0.4409),
-        (0.2673, 0.2564, 0.2762),
-        root=root,
-        download=download,
-        augment=augment,
-        num_classes=num_classes,
-        input_shape=input_shape,
-        split_seed=split_seed,
-        val_fraction=val_fraction,
-        loader=loader,
-    )
-
-
-def svhn(
-    *,
-    root: str | os.PathLike = "data",
-    download: bool = True,
-    augment: bool = True,
-    num_classes: int = 10,
-    input_shape: Sequence[int] = (3, 32, 32),
-    split_seed: int = 0,
-    val_fraction: float = 0.1,
-    loader: str = "auto",
-) -> DataBundle:
-    """SVHN (Street View House Numbers, cropped digits): 73,257 training and 26,032 test
-    colour images, 32x32, 10 classes (label = digit value).
-
-    Source: ``train_32x32.mat`` and ``test_32x32.mat`` in ``<root>/`` (MATLAB files with
-    ``X`` uint8 ``[32, 32, 3, N]`` and ``y`` ``[N, 1]``, where label 10 means digit 0;
-    the ``extra`` split is not used). Normalisation: mean (0.4377, 0.4438, 0.4728),
-    std (0.1980, 0.2010, 0.1970) after scaling to [0, 1].
-
-    Args:
-        root: directory holding the two ``.mat`` files.
-        download: download the official files when missing (network needed).
-        augment: random 32-pixel crops after 4-pixel zero padding (no flips: digits
-            are not mirror-symmetric).
-        num_classes: declared K (must be 10).
-        input_shape: declared shape (must be ``[3, 32, 32]``).
-        split_seed: seed of the stratified validation split.
-        val_fraction: share of the official training images used for validation.
-        loader: how the runner serves batches (``auto | memory | dataloader``).
-
-    References:
-        Netzer, Wang, Coates, Bissacco, Wu & Ng, "Reading digits in natural images with
-        unsupervised feature learning", NIPS Workshop on Deep Learning and Unsupervised
-        Feature Learning, 2011.
-    """
-    name = "svhn"
-    base = resolve_root(name, root)
-    check_options(
-        name,
-        download=download,
-        augment=augment,
-        split_seed=split_seed,
-        val_fraction=val_fraction,
-        loader=loader,
-    )
-    paths = ensure_files(
-        name,
-        base,
-        ["train_32x32.mat", "test_32x32.mat"],
-        root=base,
-        download=download,
-        fetch=_torchvision_fetch("SVHN", base, [{"split": "train"}, {"split": "test"}]),
-        how="from http://ufldl.stanford.edu/housenumbers/ (format 2, cropped digits)",
-    )
+    stats = check_normalisation(name, mean, std, bundle.input_shape[0])
+    if stats is None:
+        stats = channel_stats(bundle.train.x, decimals=6)
+        bundle.info["normalisation"] = {
+            "mean": list(stats[0]),
+            "std": list(stats[1]),
+            "from": "train split",
+        }
     transform = BatchTransform(
         scale=1 / 255,
-        mean=(0.4377, 0.4438, 0.4728),
-        std=(0.1980, 0.2010, 0.1970),
-        crop_padding=4 if augment else 0,
+        mean=stats[0],
+        std=stats[1],
+        crop_padding=crop_padding if augment else 0,
+        flip=flip and augment,
     )
-    return _bundle(
-        name,
-        read_svhn_mat(paths[0]),
-        read_svhn_mat(paths[1]),
-        num_classes=num_classes,
-        input_shape=input_shape,
-        split_seed=split_seed,
-        val_fraction=val_fraction,
-        transform=transform,
-        info={"source": str(base), "loader": loader},
-    )
+    return replace(bundle, transform=transform)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
 
 MNIST_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
 
@@ -355,3 +356,21 @@ def write_imagefolder(
             (folder / ".hidden.png").write_bytes(b"not an image either")
         out.extend(sorted(names.index(c) for c in classes for _ in range(per_class)))
     return Written(root, None, np.asarray(train_y), None, np.asarray(test_y), classes=names)
+
+
+CONF_DATASET = Path(__file__).resolve().parents[2] / "losslab" / "conf" / "dataset"
+
+
+def vision_preset(token: str):
+    """The data set of ``conf/dataset/<token>.yaml`` as a function of keyword options,
+    as the runner builds it: the YAML's values, ``options`` replacing them."""
+    from losslab.datasets.vision import load_vision
+
+    def load(**options):
+        values = OmegaConf.to_container(
+            OmegaConf.load(CONF_DATASET / f"{token}.yaml"), resolve=True
+        )
+        assert values.pop("_target_") == "losslab.datasets.vision.load_vision"
+        return load_vision(**{**values, **options})
+
+    return load

@@ -16,7 +16,8 @@ from hydra.utils import instantiate
 
 from losslab.datasets import folder
 from losslab.datasets.base import BatchTransform, ImageSource
-from losslab.datasets.folder import ImageFiles, channel_stats, imagefolder, kmnist49, tiny_imagenet
+from losslab.datasets.folder import ImageFiles, imagefolder, kmnist49, tiny_imagenet
+from losslab.datasets.stats import channel_stats
 from tests.conftest import run_train
 from tests.datasets import formats
 

@@ -168,3 +168,24 @@ def test_materialize_and_choice_of_loader():
     assert choose_loader("dataloader", [split], memory_limit_mb=1) == "dataloader"
     with pytest.raises(ValueError, match="dataset.loader='gpu'.*auto"):
         choose_loader("gpu", [split], 1)
+
+
+def test_one_seed_formula_for_order_augmentation_and_mixing():
+    from losslab.datasets.loader import (
+        AUGMENT_STREAM,
+        MIXING_STREAM,
+        ORDER_STREAM,
+        augment_generator,
+        epoch_seed,
+    )
+    from losslab.datasets.mixing import Mixing
+
+    seeds = {epoch_seed(7, 3, s) for s in (ORDER_STREAM, AUGMENT_STREAM, MIXING_STREAM)}
+    assert len(seeds) == 3  # the streams are independent
+    assert Mixing.generator(7, 3).initial_seed() == epoch_seed(7, 3, MIXING_STREAM)
+    cpu = torch.device("cpu")
+    assert augment_generator(7, 3, cpu).initial_seed() == epoch_seed(7, 3, AUGMENT_STREAM)
+    g = torch.Generator().manual_seed(epoch_seed(7, 3, ORDER_STREAM))
+    assert torch.equal(epoch_permutation(50, 7, 3), torch.randperm(50, generator=g))
+    # the formula itself is part of the record: changing it changes every run's data order
+    assert epoch_seed(1, 2, 2) == 1_000_003 + 2 * 7_919 + 2 * 104_729

@@ -12,7 +12,6 @@ import torch
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
-from losslab.datasets import noise_mappings
 from losslab.datasets.base import DataBundle, Split, SubsetSource
 from losslab.datasets.noise import (
     AsymmetricNoise,
@@ -24,6 +23,7 @@ from losslab.datasets.noise import (
     TransitionNoise,
     empirical_transition_matrix,
 )
+from losslab.datasets.noise import mappings as noise_mappings
 
 CONF_NOISE = Path(__file__).resolve().parents[2] / "losslab" / "conf" / "noise"
 
@@ -636,6 +636,21 @@ def test_every_yaml_has_target_and_seed():
         cfg = compose_noise(token)
         assert cfg._target_.startswith("losslab.datasets.noise.") and cfg.seed == 0
         assert isinstance(instantiate(cfg), LabelNoise)
+
+
+def test_one_module_per_noise_model_as_in_the_config_tree():
+    """Every YAML that names a model itself (``noise=<token>``) has its class in
+    ``losslab/datasets/noise/<token>.py``, importable from the package as its
+    ``_target_`` says; the presets over them name no model of their own."""
+    from omegaconf import OmegaConf
+
+    models = [p for p in CONF_NOISE.glob("*.yaml") if "_target_" in OmegaConf.load(p)]
+    assert len(models) == 6
+    for path in models:
+        target = OmegaConf.load(path)._target_
+        cls = instantiate({"_target_": target}).__class__
+        assert target == f"losslab.datasets.noise.{cls.__name__}"
+        assert cls.__module__ == f"losslab.datasets.noise.{path.stem}"
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from scipy.io import savemat
 
 from losslab.datasets import vision
@@ -28,12 +29,12 @@ WRITERS = {
     "svhn": formats.write_svhn,
 }
 LOADERS = {
-    "mnist": vision.mnist,
-    "fashion_mnist": vision.fashion_mnist,
-    "kmnist": vision.kmnist,
-    "cifar10": vision.cifar10,
-    "cifar100": vision.cifar100,
-    "svhn": vision.svhn,
+    "mnist": formats.vision_preset("mnist"),
+    "fashion_mnist": formats.vision_preset("fashion_mnist"),
+    "kmnist": formats.vision_preset("kmnist"),
+    "cifar10": formats.vision_preset("cifar10"),
+    "cifar100": formats.vision_preset("cifar100"),
+    "svhn": formats.vision_preset("svhn"),
 }
 SHAPES = {
     "mnist": (1, 28, 28),
@@ -312,12 +313,12 @@ def test_corrupt_file_names_file_and_problem(case, sources, tmp_path):
 )
 def test_invalid_options_fail_clearly(kwargs, match, sources):
     with pytest.raises(ValueError, match=match):
-        vision.mnist(**{"root": sources["mnist"].root, "download": False, **kwargs})
+        LOADERS["mnist"](**{"root": sources["mnist"].root, "download": False, **kwargs})
 
 
 def test_arguments_are_keyword_only(sources):
     with pytest.raises(TypeError):
-        vision.cifar10(sources["cifar10"].root)  # type: ignore[misc]
+        LOADERS["cifar10"](sources["cifar10"].root)  # type: ignore[misc]
 
 
 # ----------------------------------------------------------------- config and CLI
@@ -354,3 +355,73 @@ def test_trains_one_epoch_through_the_cli(token, sources, tmp_path):
     )
     assert results is not None, "no results.json written"
     assert code == 0 and results["status"] == "completed", results.get("error")
+
+
+# ------------------------------------------------- one loader, constants in the YAMLs
+
+
+def test_every_vision_yaml_names_the_one_loader():
+    conf = Path(vision.__file__).resolve().parent.parent / "conf" / "dataset"
+    for token in TOKENS:
+        cfg = OmegaConf.load(conf / f"{token}.yaml")
+        assert cfg._target_ == "losslab.datasets.vision.load_vision" and cfg.name == token
+
+
+def _mnist_spec(folder: str = "MNIST/raw") -> dict:
+    conf = Path(vision.__file__).resolve().parent.parent / "conf" / "dataset" / "mnist.yaml"
+    return {**OmegaConf.to_container(OmegaConf.load(conf).files), "folder": folder}
+
+
+def test_a_new_data_set_is_a_files_spec(sources, tmp_path):
+    """Another set in a known format needs no code: here MNIST's files in another folder,
+    with statistics computed from the training split."""
+    shutil.copytree(sources["mnist"].root / "MNIST" / "raw", tmp_path / "digits2")
+    data = vision.load_vision(
+        name="digits2",
+        files=_mnist_spec("digits2"),
+        num_classes=10,
+        input_shape=[1, 28, 28],
+        root=tmp_path,
+        download=False,
+        augment=True,
+        crop_padding=3,
+    )
+    assert data.name == "digits2" and data.info["source"] == str(tmp_path / "digits2")
+    pixels = data.train.x.double().numpy() / 255
+    assert data.transform.mean == pytest.approx((pixels.mean(),), abs=1e-6)
+    assert data.transform.std == pytest.approx((pixels.std(),), abs=1e-6)
+    assert data.info["normalisation"]["from"] == "train split"
+    assert data.transform.crop_padding == 3 and not data.transform.flip
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (
+            {"files": {"format": "png"}},
+            "files.format='png' is invalid: use one of idx, cifar, svhn",
+        ),
+        ({"files": {"colour": 1}}, "dataset.files has unknown keys colour"),
+        ({"files": {"test": ["t10k-images-idx3-ubyte"]}}, r"files.test=\[.*\] is invalid"),
+        ({"mean": [0.1, 0.2]}, r"mean=\[0.1, 0.2\] is invalid: give 1 number"),
+        ({"std": [0.0]}, r"std=\[0.0\] is invalid"),
+        ({"mean": None}, "give both dataset.mean and dataset.std, or neither"),
+        ({"crop_padding": -1}, "crop_padding=-1 is invalid"),
+        ({"flip": "yes"}, "flip='yes' is invalid"),
+    ],
+)
+def test_invalid_constants_fail_clearly(change, match, sources):
+    options = {
+        "name": "mnist",
+        "files": _mnist_spec(),
+        "num_classes": 10,
+        "input_shape": [1, 28, 28],
+        "mean": [0.1307],
+        "std": [0.3081],
+        "root": sources["mnist"].root,
+        "download": False,
+    }
+    if "files" in change:
+        change = {"files": {**options["files"], **change["files"]}}
+    with pytest.raises(ValueError, match=match):
+        vision.load_vision(**{**options, **change})
