@@ -142,13 +142,13 @@ def interleaved_run(
     each epoch the bare loop waits for losslab's checkpoint write, which counts
     as losslab's time.
     """
-    from losslab.runner import app, loop
+    from losslab.runner import app, checkpointing, loop
 
     bare = BareLoop(args, device)
-    writers: list[loop.RecordWriter] = []
+    writers: list[checkpointing.RecordWriter] = []
     timed = {"fit": 0.0}
 
-    class TrackedWriter(loop.RecordWriter):
+    class TrackedWriter(checkpointing.RecordWriter):
         def __init__(self, *a, **k) -> None:
             super().__init__(*a, **k)
             writers.append(self)
@@ -182,7 +182,7 @@ def interleaved_run(
         timed["fit"] = time.perf_counter() - t0
         return out
 
-    loop.fit, loop.RecordWriter = timed_fit, TrackedWriter
+    loop.fit, checkpointing.RecordWriter = timed_fit, TrackedWriter
     t0 = time.perf_counter()
     try:
         code = app.launch(
@@ -204,7 +204,7 @@ def interleaved_run(
             ]
         )
     finally:
-        loop.fit, loop.RecordWriter = fit, TrackedWriter.__base__
+        loop.fit, checkpointing.RecordWriter = fit, TrackedWriter.__base__
     total = time.perf_counter() - t0 - bare.seconds
     if code != 0:
         raise SystemExit(f"losslab train failed (exit {code}); see {run_dir}/train.log")

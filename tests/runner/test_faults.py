@@ -82,7 +82,7 @@ def test_resume_after_sigkill_for_every_schedule(tmp_path, scheduler, warmup):
 def test_snapshot_keeps_the_types_of_containers():
     from collections import Counter, OrderedDict, defaultdict, namedtuple
 
-    from losslab.runner.loop import _snapshot
+    from losslab.runner.checkpointing import _snapshot
 
     pair = namedtuple("pair", "a b")
     state = {

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from losslab.runner import records
-from losslab.runner.loop import RecordWriter
+from losslab.runner.checkpointing import RecordWriter
 
 
 def write_epochs(tmp_path, writer: RecordWriter, epochs: int) -> None:
@@ -61,7 +61,7 @@ def test_unsynced_atomic_write_replaces_the_file(tmp_path, monkeypatch):
 
 
 def test_snapshot_is_a_copy_made_into_the_last_one():
-    from losslab.runner.loop import _snapshot
+    from losslab.runner.checkpointing import _snapshot
 
     weight, step = torch.arange(6.0).reshape(2, 3), torch.tensor(1)
     state = {"model": {"w": weight}, "opt": [step, {"lr": 0.1}], "epoch": 1}
