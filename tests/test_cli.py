@@ -143,33 +143,6 @@ def test_valid_keys_are_checked_without_listing_config_groups(monkeypatch):
     assert sorted(set(listed)) == ["model"]
 
 
-@pytest.mark.parametrize("flag", ["--help", "--hydra-help"])
-def test_help_copies_hydra_config_repository_once(monkeypatch, capsys, flag):
-    """Hydra copies its whole config repository for every group it lists; the help
-    text is the same from one copy."""
-    import contextlib
-
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-
-    from losslab.runner.app import launch
-
-    copies: list[int] = []
-    real = ConfigLoaderImpl._parse_overrides_and_create_caching_repo
-
-    def spy(self, *args):
-        copies.append(1)
-        return real(self, *args)
-
-    monkeypatch.setattr(ConfigLoaderImpl, "_parse_overrides_and_create_caching_repo", spy)
-    assert launch([flag]) == 0
-    shared, shared_copies = capsys.readouterr().out, len(copies)
-    copies.clear()
-    monkeypatch.setattr(preflight, "one_repository_copy", contextlib.nullcontext)
-    assert launch([flag]) == 0
-    assert capsys.readouterr().out == shared and "loss" in shared
-    assert shared_copies <= 2 < len(copies)
-
-
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["train", "--cfg", "job"]])
 def test_cli_answers_without_importing_torch(argv):
     """Start-up stays fast: help and config printing never import torch."""

@@ -5,16 +5,27 @@ of options, but an unknown *key* (``trainer.epochz=3``) only with the key. This
 check reports both kinds in one message that names the bad value and lists
 the valid choices, and it checks every value of a sweep
 (``-m loss=ce,nope``) before the first job starts.
+
+Options are listed from the config tree shipped in the package (a group is a
+folder, an option a ``*.yaml`` file in it), as Hydra lists them; only a
+launcher or sweeper, which a Hydra plugin may provide, is looked up through
+Hydra's config loader.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
-from collections.abc import Callable, Iterator
-from typing import Any
+import importlib.resources
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 CONFIG_MODULE = "losslab.conf"
 CONFIG_NAME = "train"
@@ -33,61 +44,118 @@ PLUGINS = {
     "rq": "hydra-rq-launcher",
 }
 
+#: Groups whose options may come from an installed Hydra plugin.
+PLUGIN_GROUPS = ("hydra/launcher", "hydra/sweeper")
 
 HELP_FLAGS = ("--help", "-h", "--hydra-help", "--version", "--info", "-i")
 
+#: Names Hydra never lists as a group or an option.
+_NOT_LISTED = ("__pycache__", "__init__.py")
 
-@contextlib.contextmanager
-def one_repository_copy() -> Iterator[None]:
-    """Within the block, Hydra lists config groups from one copy of its config repository.
 
-    Hydra's ``ConfigLoaderImpl.get_group_options`` deep-copies the whole repository
-    (every config source and stored config) at each call, about 35 ms here; its help
-    lists every group and sub-group, over a hundred calls, most of ``losslab train
-    --help``. Nothing changes the repository while a help text or a check of the
-    command line is made, so the copy of the first call serves the others with the
-    same config name and overrides. Where Hydra's internals differ from those of
-    the versions this was written for, the block runs Hydra unchanged.
+class _QuietParser(argparse.ArgumentParser):
+    """An argument parser that raises ValueError instead of printing usage and exiting."""
+
+    def error(self, message: str) -> Any:
+        raise ValueError(message)
+
+
+def args_parser(*, quiet: bool = False) -> argparse.ArgumentParser:
+    """The flags of a Hydra 1.3 application, in Hydra's order (its usage line is the same).
+
+    ``--version`` is only recorded here: Hydra itself prints its version.
+    ``quiet``: a bad command line raises ValueError instead of printing usage.
     """
-    try:
-        from hydra._internal.config_loader_impl import ConfigLoaderImpl
-        from hydra.core.object_type import ObjectType
-    except ImportError:
-        ConfigLoaderImpl = None
-    if not hasattr(ConfigLoaderImpl, "_parse_overrides_and_create_caching_repo"):
-        yield
-        return
-    original = ConfigLoaderImpl.get_group_options
-    copies: dict[tuple, Any] = {}
+    parser = (_QuietParser if quiet else argparse.ArgumentParser)(add_help=False)
+    add = parser.add_argument
+    add("--help", "-h", action="store_true", help="Application's help")
+    add("--hydra-help", action="store_true", help="Hydra's help")
+    add("--version", action="store_true", help="Show Hydra's version and exit")
+    add("overrides", nargs="*", help="Any key=value arguments to override config values")
+    add("--cfg", "-c", choices=["job", "hydra", "all"], help="Show config instead of running")
+    add("--resolve", action="store_true", help="Resolve interpolations with --cfg or --help")
+    add("--package", "-p", help="Config package to show")
+    add("--run", "-r", action="store_true", help="Run a job")
+    add("--multirun", "-m", action="store_true", help="Run multiple jobs")
+    add("--shell-completion", "-sc", action="store_true", help="Shell completion")
+    add("--config-path", "-cp", help="Overrides the config_path of the application")
+    add("--config-name", "-cn", help="Overrides the config_name of the application")
+    add("--config-dir", "-cd", help="Adds an additional config dir to the config search path")
+    add("--experimental-rerun", help="Rerun a job from a previous config pickle")
+    info = ["all", "config", "defaults", "defaults-tree", "plugins", "searchpath"]
+    add("--info", "-i", const="all", nargs="?", action="store", choices=info, help="Hydra info")
+    return parser
 
-    def get_group_options(
-        self: Any,
-        group_name: str,
-        results_filter: Any = ObjectType.CONFIG,
-        config_name: str | None = None,
-        overrides: list[str] | None = None,
-    ) -> list[str]:
-        key = (id(self), config_name, tuple(overrides or ()))
-        if key not in copies:
-            _, copies[key] = self._parse_overrides_and_create_caching_repo(
-                config_name, list(overrides or ())
-            )
-        return copies[key].get_group_options(group_name, results_filter)
 
-    ConfigLoaderImpl.get_group_options = get_group_options
-    try:
-        yield
-    finally:
-        ConfigLoaderImpl.get_group_options = original
+def default_tree(args: argparse.Namespace) -> bool:
+    """Whether the command line composes losslab's own config tree (not a user's)."""
+    return args.config_name in (None, CONFIG_NAME) and not args.config_path and not args.config_dir
+
+
+def config_tree() -> Traversable:
+    """The config tree shipped in the package."""
+    return importlib.resources.files(CONFIG_MODULE)
+
+
+def _contents(tree: Traversable, group: str) -> tuple[list[str], list[str]]:
+    """The options (``*.yaml`` stems) and sub-groups (folders) of ``group``, sorted."""
+    folder = tree
+    for part in group.split("/") if group else ():
+        folder = folder.joinpath(part)
+    if not folder.is_dir():
+        return [], []
+    options: set[str] = set()
+    subs: set[str] = set()
+    for entry in folder.iterdir():
+        if entry.name in _NOT_LISTED:
+            continue
+        if entry.is_dir():
+            subs.add(entry.name)
+        elif entry.name.endswith(".yaml"):
+            options.add(entry.name[: -len(".yaml")])
+    return sorted(options), sorted(subs)
+
+
+def top_groups(tree: Traversable) -> list[str]:
+    """The top-level config groups (folders) of the tree, ``hydra`` included."""
+    return _contents(tree, "")[1]
+
+
+def group_options(tree: Traversable, group: str) -> list[str]:
+    """Options of ``group``, with those in its sub-folders as ``sub/option`` (noise=ldr/sym30)."""
+    options, subs = _contents(tree, group)
+    for sub in subs:
+        options += [f"{sub}/{o}" for o in group_options(tree, f"{group}/{sub}")]
+    return options
+
+
+def app_groups(tree: Traversable, parent: str = "") -> list[str]:
+    """Every group that has options (``noise``, ``noise/ldr``), as Hydra finds them, but Hydra's."""
+    groups: list[str] = []
+    for sub in _contents(tree, parent)[1]:
+        name = f"{parent}/{sub}" if parent else sub
+        if name == "hydra":
+            continue
+        options, subs = _contents(tree, name)
+        if options:
+            groups.append(name)
+        if subs:
+            groups += app_groups(tree, name)
+    return groups
+
+
+def format_app_groups(tree: Traversable) -> str:
+    """The ``$APP_CONFIG_GROUPS`` of a help template: one ``group: a, b, c`` line per group."""
+    lines = (f"{g}: {', '.join(_contents(tree, g)[0])}\n" for g in sorted(app_groups(tree)))
+    return "".join(lines)
 
 
 def _parse(argv: list[str]) -> tuple[Any, list[Any]] | str:
-    from hydra._internal.utils import get_args_parser
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
 
     try:
-        args = get_args_parser().parse_args(argv)
+        args = args_parser().parse_args(argv)
     except SystemExit:
         return "invalid command line (see losslab train --help)"
     try:
@@ -117,15 +185,14 @@ def _missing_key(cfg: DictConfig, key: str, options_of: Callable[[str], list[str
 
     ``options_of(name)`` lists the options of a config group (none for a name
     that is not one), for the hint when the key is one; it is called only for a
-    missing key.
+    missing key. A mandatory ``???`` value is a key (it has no value yet).
     """
-    node: Any = cfg
+    node: Any = OmegaConf.to_container(cfg, resolve=False)
     path: list[str] = []
     for part in key.split("."):
-        if not OmegaConf.is_dict(node):
+        if not isinstance(node, dict):
             return f"'{'.'.join(path)}' is a value, not a config section, so '{key}' is not a key"
-        # keys(), not `in node`: OmegaConf's `in` is False for a mandatory ??? value
-        if part not in node.keys():  # noqa: SIM118
+        if part not in node:
             where = f"under '{'.'.join(path)}'" if path else "at the top level"
             valid = ", ".join(sorted(str(k) for k in node)) or "(none)"
             message = f"unknown config key '{key}'. Valid keys {where}: {valid}"
@@ -133,17 +200,9 @@ def _missing_key(cfg: DictConfig, key: str, options_of: Callable[[str], list[str
             if part in options_of(group):
                 message += f". '{part}' is an option of {group}: select it with '{group}=[{part}]'"
             return message
-        node = node._get_node(part)
+        node = node[part]
         path.append(part)
     return None
-
-
-def group_options(loader: Any, group: str) -> list[str]:
-    """Options of ``group``, with those in its sub-folders as ``sub/option`` (noise=ldr/sym30)."""
-    options = list(loader.get_group_options(group))
-    for sub in sorted(loader.list_groups(group)):
-        options += [f"{sub}/{o}" for o in group_options(loader, f"{group}/{sub}")]
-    return options
 
 
 def _plugin_problem(loader: Any, group: str, option: str) -> list[str]:
@@ -158,6 +217,77 @@ def _plugin_problem(loader: Any, group: str, option: str) -> list[str]:
     return [f"unknown {group} '{option}'{hint}. Valid options for {group}: {', '.join(options)}"]
 
 
+@dataclass
+class _Plan:
+    """What the overrides of a command line ask for, sorted for the checks."""
+
+    problems: list[str] = field(default_factory=list)
+    selections: list[str] = field(default_factory=list)  # group=option, composed for the keys
+    swept: set[str] = field(default_factory=set)  # groups whose option varies (or a glob)
+    keys: list[str] = field(default_factory=list)  # config keys set, to be checked
+
+
+def _select(plan: _Plan, override: Any, tree: Traversable) -> None:
+    """Check the option(s) a group override selects."""
+    name = override.key_or_group
+    values = _values(override)
+    if values is None:
+        plan.swept.add(name)
+        return
+    options = group_options(tree, name)
+    for value in values:
+        bad = [v for v in _option_names(value) if v not in options and value is not None]
+        for v in bad:
+            plan.problems.append(
+                f"unknown {name} '{v}'. Valid options for {name}: {', '.join(options)}"
+            )
+    if len(values) > 1:
+        plan.swept.add(name)
+    elif not plan.problems:
+        plan.selections.append(override.input_line)
+
+
+def _plan(overrides: list[Any], tree: Traversable, loader: Callable[[], Any]) -> _Plan:
+    """Sort the overrides; check group options and plugins (``loader()``: Hydra's)."""
+    groups = set(top_groups(tree))
+    plan = _Plan()
+    for o in overrides:
+        name = o.key_or_group
+        if name in PLUGIN_GROUPS and isinstance(o.value(), str):
+            plan.problems.extend(_plugin_problem(loader(), name, o.value()))
+        elif o.is_hydra_override() or name.startswith("hydra") or o.is_delete():
+            continue
+        elif name in groups and o.package is None:
+            _select(plan, o, tree)
+        elif not (o.is_add() or o.is_force_add()):
+            plan.keys.append(name)
+    return plan
+
+
+def _key_problems(plan: _Plan, tree: Traversable) -> list[str]:
+    """The keys of ``plan`` that name no value of the config its selections compose."""
+    from hydra import compose
+
+    try:
+        cfg = compose(config_name=CONFIG_NAME, overrides=plan.selections)
+    except Exception:
+        return []  # let Hydra report what it cannot compose
+    groups = set(top_groups(tree))
+
+    @functools.cache
+    def options_of(name: str) -> list[str]:  # listed for a missing key only, once
+        return group_options(tree, name) if name in groups else []
+
+    problems = []
+    for key in plan.keys:
+        if key.split(".")[0] in plan.swept:
+            continue  # depends on which swept option is composed
+        problem = _missing_key(cfg, key, options_of)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
 def check_argv(argv: list[str]) -> str | None:
     """Return one message describing every bad option or key in ``argv``, or None."""
     if any(flag in argv for flag in HELP_FLAGS):
@@ -166,64 +296,24 @@ def check_argv(argv: list[str]) -> str | None:
     if isinstance(parsed, str):
         return parsed
     args, overrides = parsed
-    if args.config_name not in (None, CONFIG_NAME) or args.config_path or args.config_dir:
+    if not default_tree(args):
         return None  # a user's own config tree: leave the checks to Hydra
 
-    from hydra import compose, initialize_config_module
+    from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    problems: list[str] = []
-    with (
-        initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"),
-        one_repository_copy(),
-    ):
-        loader = GlobalHydra.instance().config_loader()
-        groups = set(loader.list_groups(""))
-        selections: list[str] = []
-        swept: set[str] = set()
-        keys: list[str] = []
-        for o in overrides:
-            name = o.key_or_group
-            if name in ("hydra/launcher", "hydra/sweeper") and isinstance(o.value(), str):
-                problems.extend(_plugin_problem(loader, name, o.value()))
-                continue
-            if o.is_hydra_override() or name.startswith("hydra") or o.is_delete():
-                continue
-            if name in groups and o.package is None:
-                values = _values(o)
-                if values is None:
-                    swept.add(name)
-                    continue
-                options = group_options(loader, name)
-                for value in values:
-                    bad = [
-                        v for v in _option_names(value) if v not in options and value is not None
-                    ]
-                    for v in bad:
-                        problems.append(
-                            f"unknown {name} '{v}'. Valid options for {name}: {', '.join(options)}"
-                        )
-                if len(values) > 1:
-                    swept.add(name)
-                elif not problems:
-                    selections.append(o.input_line)
-            elif not (o.is_add() or o.is_force_add()):
-                keys.append(name)
-        if problems or not keys:
-            return "\n".join(problems) or None
-        try:
-            cfg = compose(config_name=CONFIG_NAME, overrides=selections)
-        except Exception:
-            return None  # let Hydra report what it cannot compose
+    with contextlib.ExitStack() as stack:
 
         @functools.cache
-        def options_of(name: str) -> list[str]:  # listed for a missing key only, once
-            return group_options(loader, name) if name in groups else []
+        def loader() -> Any:  # Hydra, started once and only when a check needs it
+            stack.enter_context(
+                initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3")
+            )
+            return GlobalHydra.instance().config_loader()
 
-        for key in keys:
-            if key.split(".")[0] in swept:
-                continue  # depends on which swept option is composed
-            problem = _missing_key(cfg, key, options_of)
-            if problem:
-                problems.append(problem)
-    return "\n".join(problems) or None
+        tree = config_tree()
+        plan = _plan(overrides, tree, loader)
+        if plan.problems or not plan.keys:
+            return "\n".join(plan.problems) or None
+        loader()
+        return "\n".join(_key_problems(plan, tree)) or None
