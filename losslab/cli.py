@@ -41,7 +41,7 @@ def _train(argv: list[str]) -> int:
 
 
 def _losses(argv: list[str]) -> int:
-    from losslab.losses.catalog import main as losses_main
+    from losslab.runner.catalog import main as losses_main
 
     return losses_main(argv)
 

@@ -19,8 +19,8 @@ import time
 import torch
 from omegaconf import OmegaConf
 
-from losslab.losses.catalog import LOSS_CONF
 from losslab.runner.build import build
+from losslab.runner.catalog import LOSS_CONF
 
 
 def make(token: str, num_samples: int, num_classes: int):

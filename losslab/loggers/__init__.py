@@ -11,6 +11,11 @@ The interface (duck-typed, see :class:`NullLogger`):
   (``train/loss``, ``val/acc``, ...) and the epoch number as the step;
 - ``finish(results, run_dir)``: once, after ``results.json`` and the plots are
   written, also for failed runs.
+
+Run values: a logger that needs ``sweep_dir`` (the multirun sweep directory,
+None for a single run) takes it as a constructor argument and names it in the
+class attribute ``run_values = ("sweep_dir",)``; the runner passes exactly the
+declared run values as keyword arguments.
 """
 
 from losslab.loggers.none import NullLogger, summary_of

@@ -47,6 +47,9 @@ class WandbLogger:
         ValueError: for a ``mode`` other than ``offline``, ``online`` or ``disabled``.
     """
 
+    #: Run values the runner passes at construction (see :mod:`losslab.loggers`).
+    run_values = ("sweep_dir",)
+
     def __init__(
         self,
         project: str = "losslab",

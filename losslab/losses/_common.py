@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -91,9 +92,22 @@ class Loss(nn.Module):
     Subclasses implement ``forward(logits [B, K], target [B], *, index=None)``
     returning the batch mean as a 0-dim tensor, and set ``family`` (a short
     name of the loss family, shown by ``losslab losses``).
+
+    Run values: a loss that needs facts known only once the data is loaded takes
+    them as constructor arguments and names them in ``run_values``; the runner
+    passes exactly the declared ones, as keyword arguments, also to a loss built
+    as a nested ``_target_`` (a term of
+    :class:`~losslab.losses.combination.WeightedSum`). The runner supplies
+    ``num_samples`` (size of the training split, for per-sample state indexed by
+    ``index``), ``num_classes`` (K) and ``class_counts`` (training labels per
+    class, ``[K]``). For example ``run_values = ("num_samples",)`` with
+    ``__init__(self, num_samples: int, ...)``. Built outside the runner, a loss
+    takes the same values as ordinary arguments.
     """
 
     family: str = "other"
+    #: The run values this loss takes at construction (see above); none by default.
+    run_values: ClassVar[tuple[str, ...]] = ()
 
     def forward(self, logits: Tensor, target: Tensor, *, index: Tensor | None = None) -> Tensor:
         raise NotImplementedError

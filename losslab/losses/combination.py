@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from losslab.losses._common import Loss
-
-
-def _instantiate(spec: Any, context: dict[str, Any]) -> nn.Module:
-    """A term given as a module, or as a config mapping with ``_target_`` (built with the
-    run-time context its constructor names, e.g. ``num_samples``)."""
-    if isinstance(spec, nn.Module):
-        return spec
-    from hydra.utils import get_object, instantiate
-
-    target = get_object(spec["_target_"])
-    named = inspect.signature(target).parameters
-    return instantiate(spec, **{k: v for k, v in context.items() if k in named})
 
 
 class WeightedSum(Loss):
@@ -33,13 +19,18 @@ class WeightedSum(Loss):
     (``alpha``, ``beta``) sit beside ``terms`` so users override them as
     ``loss.alpha=...``; they take effect through ``weights``.
 
+    In a config the terms are nested ``_target_`` nodes, which Hydra builds
+    (recursively) before this class; the runner gives each term the run values
+    it declares (``num_samples`` for a term with per-sample state, see
+    :class:`~losslab.losses._common.Loss`), so the sum itself declares none.
+
     Args:
-        terms: name -> loss module, or name -> config with ``_target_`` (then built
-            here with ``num_samples``/``num_classes`` where the term takes them).
+        terms: name -> loss module (built).
         weights: name -> weight (>= 0), one per term.
-        num_samples: forwarded to terms that keep per-sample state.
-        num_classes: forwarded to terms that take it.
         **coefficients: the named coefficients the weights refer to (recorded).
+
+    Raises:
+        TypeError: for a term that is not an ``nn.Module``.
 
     References:
         Ma, Huang, Wang, Romano, Erfani, Bailey. "Normalized Loss Functions for Deep
@@ -50,10 +41,8 @@ class WeightedSum(Loss):
 
     def __init__(
         self,
-        terms: Mapping[str, Any],
+        terms: Mapping[str, nn.Module],
         weights: Mapping[str, float],
-        num_samples: int | None = None,
-        num_classes: int | None = None,
         **coefficients: float,
     ) -> None:
         super().__init__()
@@ -70,11 +59,14 @@ class WeightedSum(Loss):
         for name, w in weights.items():
             if not isinstance(w, int | float) or isinstance(w, bool) or w < 0:
                 raise ValueError(f"loss.weights.{name}={w!r} is invalid: must be a number >= 0")
-        context = {"num_samples": num_samples, "num_classes": num_classes}
-        context = {k: v for k, v in context.items() if v is not None}
-        self.terms = nn.ModuleDict(
-            {name: _instantiate(spec, context) for name, spec in terms.items()}
-        )
+        built = {name: terms[name] for name in terms}
+        for name, term in built.items():
+            if not isinstance(term, nn.Module):
+                raise TypeError(
+                    f"loss.terms.{name} is {type(term).__name__}, not a built loss module "
+                    "(a config term is built by Hydra: leave _recursive_ at its default, true)"
+                )
+        self.terms = nn.ModuleDict(built)
         self.weights = {name: float(weights[name]) for name in terms}
         self.coefficients = dict(coefficients)
 

@@ -195,6 +195,7 @@ class ALDRKLLoss(Loss):
     """
 
     family = "distributionally robust"
+    run_values = ("num_samples",)
 
     def __init__(
         self,

@@ -16,11 +16,20 @@ class Regularizer(nn.Module):
     Subclasses set ``needs`` to a subset of ``{"features", "index", "model", "inputs"}``
     and implement ``forward(logits, target, **extra)`` returning the unweighted term.
 
+    Run values: a regularizer that needs facts known only once the data is loaded
+    takes them as constructor arguments and names them in ``run_values``
+    (e.g. ``run_values = ("num_samples", "num_classes")``); the runner passes
+    exactly the declared ones as keyword arguments. It supplies ``num_samples``
+    (size of the training split), ``num_classes`` (K) and ``class_counts``
+    (training labels per class, ``[K]``).
+
     Args:
         weight: multiplier the runner applies to the term (>= 0).
     """
 
     needs: ClassVar[frozenset[str]] = frozenset()
+    #: The run values this regularizer takes at construction (see above); none by default.
+    run_values: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, weight: float) -> None:
         super().__init__()

@@ -31,6 +31,7 @@ class ELRRegularizer(Regularizer):
     """
 
     needs = frozenset({"index"})
+    run_values = ("num_samples", "num_classes")
 
     def __init__(
         self, num_samples: int, num_classes: int, weight: float = 3.0, beta: float = 0.7

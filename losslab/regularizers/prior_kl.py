@@ -27,6 +27,8 @@ class PriorKLRegularizer(Regularizer):
         with Noisy Labels", CVPR 2018, arXiv:1803.11364.
     """
 
+    run_values = ("num_classes", "class_counts")
+
     def __init__(
         self,
         weight: float = 1.0,

@@ -5,6 +5,15 @@ composes the config (single run or ``-m`` multirun) and calls :func:`run` once
 per job. A job never raises: it records its outcome in ``results.json``
 (``completed`` or ``failed`` with the error) so that one bad job cannot take a
 sweep down, and :func:`launch` turns failures into a non-zero exit code.
+
+Outcomes come back as values, never through module state: :func:`run` returns
+the job's record and appends its outcome to the list it is given (the one
+:func:`launch`'s task function collects for the jobs of this process); a
+multirun's summary, which also covers jobs run in other processes or on other
+machines, is the file the ``SweepReport`` callback writes for :func:`launch`
+(:func:`losslab.runner.sweep.read_summary`). What a run is made of is built in
+one place, :func:`losslab.runner.build.build_run`; this module keeps the job's
+lifecycle (admit, skip, train, record, interrupt).
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -35,11 +44,9 @@ from losslab.report.record import fingerprint, fingerprints, record_fingerprints
 from losslab.runner import rundir
 from losslab.runner.records import CHECKPOINT, METRICS, RESULTS, atomic_write_json, versions
 from losslab.runner.settings import ConfigError
+from losslab.runner.sweep import read_summary
 
 log = logging.getLogger("losslab")
-
-#: Outcome of every job run in this process (completed, failed, skipped, refused, interrupted).
-OUTCOMES: list[dict] = []
 
 
 def _register_resolvers() -> None:
@@ -88,9 +95,11 @@ class RunResult(dict):
         return float(value) if isinstance(value, (int, float)) else float("nan")
 
 
-def run(cfg: DictConfig) -> RunResult:
+def run(cfg: DictConfig, outcomes: list[dict] | None = None) -> RunResult:
     """Run one job of ``cfg`` in Hydra's output directory; return its results record.
 
+    The job's outcome (``completed``, ``failed``, ``skipped``, ``refused`` or
+    ``interrupted``, with its directory and error) is appended to ``outcomes``.
     Before anything is written the job takes the directory's lock and checks what
     the directory holds (:mod:`losslab.runner.rundir`): a completed run of the same
     config is skipped (its missing plots or metrics file rebuilt), a damaged file,
@@ -112,6 +121,7 @@ def run(cfg: DictConfig) -> RunResult:
         sweep_dir=str(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None,
         objective=_objective(cfg),
         job_num=_job_num(hc),
+        outcomes=outcomes if outcomes is not None else [],
     )
     lock = rundir.DirLock(job.run_dir)
     try:
@@ -145,10 +155,12 @@ class _Job:
     objective: str
 
     job_num: int | None = None
+    #: Where the job's outcome goes in this process (the caller's list).
+    outcomes: list[dict] = field(default_factory=list)
 
     def outcome(self, status: str, error: str | None = None, **extra: Any) -> None:
-        """Report what became of the job: to this process, and in a sweep to the sweep's
-        summary (a refused job leaves no trace in its own directory)."""
+        """Report what became of the job: to the caller's list, and in a sweep to the
+        sweep's summary (a refused job leaves no trace in its own directory)."""
         entry = {
             "status": status,
             "run_dir": str(self.run_dir),
@@ -158,7 +170,7 @@ class _Job:
             "sweep_dir": self.sweep_dir,
             **extra,
         }
-        OUTCOMES.append(entry)
+        self.outcomes.append(entry)
         if self.sweep_dir is not None and self.job_num is not None:
             from losslab.runner.sweep import record_outcome
 
@@ -491,38 +503,43 @@ def _train(
     *,
     checkpoint: dict | None = None,
 ) -> None:
-    """Build the parts and train, from ``checkpoint`` when given; ``console`` None means
-    a rank > 0 that writes nothing."""
+    """Build the run (:func:`~losslab.runner.build.build_run`) and train it, from
+    ``checkpoint`` when given; ``console`` None means a rank > 0 that writes nothing."""
     from losslab.runner import distributed
-    from losslab.runner.build import build, build_parts, check_schedule
+    from losslab.runner.build import build_run
     from losslab.runner.console import make_reporter
     from losslab.runner.loop import fit
     from losslab.runner.settings import validate
 
     ctx = ctx or distributed.from_env()
     settings = validate(cfg)  # bad values fail here, before any data is loaded
-    check_schedule(cfg, settings)
-    parts = build_parts(cfg, settings, local_rank=ctx.local_rank if ctx.enabled else None)
+    built = build_run(
+        cfg,
+        settings,
+        local_rank=ctx.local_rank if ctx.enabled else None,
+        sweep_dir=state.sweep_dir,
+        with_logger=console is not None,
+    )
 
-    def train(reporter: Any, logger: Any = None) -> Any:
+    def train(reporter: Any) -> Any:
         return fit(
-            parts,
-            settings,
-            seed=cfg.seed,
-            n_bins=cfg.eval.n_bins,
+            built.parts,
+            built.settings,
+            seed=built.seed,
+            n_bins=built.n_bins,
             run_dir=run_dir,
-            fingerprint=fingerprint(OmegaConf.to_container(cfg, resolve=True)),
+            fingerprint=built.fingerprint,
             checkpoint=checkpoint,
             reporter=reporter,
-            logger=logger,
-            mixing=_mixing(cfg),
+            logger=built.logger,
+            mixing=built.mixing,
             ctx=ctx,
         )
 
     if console is None:
         train(_Silent())
         return
-    logger = build("logger", cfg.logger, sweep_dir=state.sweep_dir)
+    parts, logger = built.parts, built.logger
     results["data"] = {
         "loader": parts.loader_mode,
         "name": parts.data.name,
@@ -547,7 +564,7 @@ def _train(
     )
     logger.start(results["config"], run_dir)
     state.logger = logger
-    history = state.history = train(make_reporter(console), logger)
+    history = state.history = train(make_reporter(console))
     results["final"] = history.final
     results["best"] = history.best
     results["best_clean_val"] = history.best_clean_val
@@ -558,15 +575,6 @@ def _train(
     results["timing"]["eval_s"] = sum(r["time/eval_s"] for r in epochs)
     results["timing"]["epochs"] = len(epochs)
     results["status"] = "completed"
-
-
-def _mixing(cfg: DictConfig) -> Any:
-    from losslab.datasets.mixing import Mixing
-
-    try:
-        return Mixing(cfg.augment.mixup_alpha, cfg.augment.cutmix_alpha)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
 
 
 class _Silent:
@@ -596,16 +604,89 @@ def _use_rich_logging(console) -> None:
             root.addHandler(rich_handler)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-def _hydra_main(cfg: DictConfig) -> dict:
+def _task(cfg: DictConfig, outcomes: list[dict]) -> RunResult:
+    """One job, whatever happens: its outcome goes to ``outcomes``."""
     try:
-        return run(cfg)
+        return run(cfg, outcomes)
     except Exception as exc:  # a fault of losslab itself: the job fails, a sweep goes on
         reason = _one_line(exc)
         log.debug("traceback:\n%s", traceback.format_exc())
         sys.stderr.write(f"losslab train: {reason}\n")
-        OUTCOMES.append({"status": "failed", "error": reason, "multirun": False})
+        outcomes.append({"status": "failed", "error": reason, "multirun": False})
         return RunResult({"status": "failed", "error": reason})
+
+
+def _hydra_app(outcomes: list[dict]) -> Any:
+    """The Hydra application of one launch: its jobs in this process report to ``outcomes``."""
+
+    def task(cfg: DictConfig) -> RunResult:
+        return _task(cfg, outcomes)
+
+    return hydra.main(version_base="1.3", config_path="../conf", config_name="train")(task)
+
+
+#: The override through which :func:`launch` tells the sweep report where to write.
+_SUMMARY_OVERRIDE = "++hydra.callbacks.sweep_report.summary_path"
+
+
+def _job_argv(argv: list[str], scratch: str | None, summary: Path) -> list[str]:
+    """``argv`` as Hydra gets it: with the sweep summary's file for a launch that runs
+    jobs, and for a torchrun rank > 0 (``scratch``) Hydra's own files going nowhere."""
+    from losslab.runner.preflight import args_parser
+
+    try:
+        args = args_parser(quiet=True).parse_args(argv)
+    except ValueError:  # Hydra reports the bad command line
+        args = None
+    shows = args is None or any(
+        (args.help, args.hydra_help, args.version, args.cfg, args.info, args.shell_completion)
+    )
+    if not shows:  # overrides are one block: the sweep report's comes first, so a
+        # command line that drops the callback (~hydra.callbacks.sweep_report) still can
+        at = _block_start(argv, args.overrides)
+        argv = [*argv[:at], f"{_SUMMARY_OVERRIDE}={quote_value(str(summary))}", *argv[at:]]
+    if scratch is None:
+        return argv
+    return [  # torchrun rank > 0: Hydra's own files go nowhere visible
+        *(a for a in argv if _override_key(a) not in ("hydra.run.dir", "hydra.sweep.dir")),
+        f"hydra.run.dir={scratch}",
+        f"hydra.sweep.dir={scratch}",
+        "hydra.output_subdir=null",
+        "hydra/job_logging=disabled",
+        "hydra/hydra_logging=disabled",
+        "hydra.callbacks={}",
+    ]
+
+
+def _block_start(argv: list[str], overrides: list[str]) -> int:
+    """Where the block of ``overrides`` starts in ``argv`` (0 when there are none)."""
+    if not overrides:
+        return 0
+    for at in range(len(argv) - len(overrides) + 1):
+        if argv[at : at + len(overrides)] == overrides:
+            return at
+    return len(argv)
+
+
+def _take_summary(folder: str) -> Any:
+    """The sweep summary written into this launch's ``folder`` (None when no multirun
+    ended); the folder is removed."""
+    summary = read_summary(Path(folder) / "sweep.json")
+    shutil.rmtree(folder, ignore_errors=True)
+    return summary
+
+
+def _exit_code(outcomes: list[dict], summary: Any) -> int:
+    """0 when every job of the launch did its work; 1 otherwise.
+
+    A multirun's ``summary`` read every job's results.json (jobs of other processes
+    too); the outcomes of this process's jobs count beside it.
+    """
+    not_ok = {"failed", "refused", "interrupted"}
+    bad = any(o["status"] in not_ok for o in outcomes)
+    if summary is not None:
+        return 0 if summary.ok and not bad else 1
+    return 1 if bad else 0
 
 
 def launch(argv: list[str]) -> int:
@@ -614,8 +695,8 @@ def launch(argv: list[str]) -> int:
     ``resume=RUN_DIR`` re-runs the job recorded in ``RUN_DIR`` (its saved
     overrides, into that directory): it continues from the last checkpoint.
     """
-    from losslab.runner import sweep
-    from losslab.runner.preflight import HELP_FLAGS, check_argv, one_repository_copy
+    from losslab.runner.help import print_help
+    from losslab.runner.preflight import check_argv
 
     try:
         argv = resume_argv(argv)
@@ -627,19 +708,12 @@ def launch(argv: list[str]) -> int:
         sys.stderr.write(f"losslab train: {problem}\n")
         return 2
     argv = _cfg_of_multirun(argv)
-    OUTCOMES.clear()
-    sweep.LAST.clear()
+    outcomes: list[dict] = []  # of the jobs run in this process
+    summary_dir = tempfile.mkdtemp(prefix="losslab-launch-")  # the multirun's summary
     scratch = _rank_scratch_dir()
-    if scratch is not None:  # torchrun rank > 0: Hydra's own files go nowhere visible
-        argv = [
-            *(a for a in argv if _override_key(a) not in ("hydra.run.dir", "hydra.sweep.dir")),
-            f"hydra.run.dir={scratch}",
-            f"hydra.sweep.dir={scratch}",
-            "hydra.output_subdir=null",
-            "hydra/job_logging=disabled",
-            "hydra/hydra_logging=disabled",
-            "hydra.callbacks={}",
-        ]
+    argv = _job_argv(argv, scratch, Path(summary_dir) / "sweep.json")
+    hydra_app = _hydra_app(outcomes)  # this launch's Hydra application
+    summary = None
     saved = sys.argv
     sys.argv = ["losslab train", *argv]
     restore_sigterm = _raise_on_sigterm()
@@ -648,13 +722,12 @@ def launch(argv: list[str]) -> int:
     # a traceback for anything that is not its own compact error).
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
-        helping = any(flag in argv for flag in HELP_FLAGS)
-        with one_repository_copy() if helping else contextlib.nullcontext():
-            _hydra_main()
+        if not print_help(argv):  # --help of the packaged config tree; anything else: Hydra
+            hydra_app()
     except SystemExit as exc:  # Hydra's own reporting of a bad command line
         return exc.code if isinstance(exc.code, int) else 1
     except (KeyboardInterrupt, Terminated) as exc:
-        return _interrupted(exc)
+        return _interrupted(exc, outcomes)
     except Exception as exc:
         if full_error == "1":
             raise
@@ -669,12 +742,9 @@ def launch(argv: list[str]) -> int:
         sys.argv = saved
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+        summary = _take_summary(summary_dir)
         _leave_process_group()
-    not_ok = {"failed", "refused", "interrupted"}
-    if sweep.LAST:  # a multirun: its summary read every job's results.json
-        ok = all(s.ok for s in sweep.LAST)
-        return 0 if ok and not any(o["status"] in not_ok for o in OUTCOMES) else 1
-    return 1 if any(o["status"] in not_ok for o in OUTCOMES) else 0
+    return _exit_code(outcomes, summary)
 
 
 def _one_line(exc: Exception) -> str:
@@ -716,19 +786,20 @@ def _raise_on_sigterm() -> Any:
     return lambda: signal.signal(signal.SIGTERM, previous)
 
 
-def _interrupted(exc: BaseException) -> int:
-    """Ctrl-C or SIGTERM: the job recorded itself as interrupted; a sweep prints its summary."""
+def _interrupted(exc: BaseException, outcomes: list[dict]) -> int:
+    """Ctrl-C or SIGTERM: the job recorded itself as interrupted (in ``outcomes``, those of
+    this process's jobs); a sweep prints its summary."""
     from losslab.runner import sweep
 
     name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else signal.Signals(exc.signum).name
-    sweeps = [o["sweep_dir"] for o in OUTCOMES if o.get("sweep_dir")]
+    sweeps = [o["sweep_dir"] for o in outcomes if o.get("sweep_dir")]
     if sweeps:
         try:
             summary = sweep.summarize(sweeps[-1], datetime.now().astimezone())
             print("\n".join(summary.lines()), flush=True)
         except Exception as error:  # the summary is a courtesy here; the exit code says it
             log.warning("no sweep summary: %s: %s", type(error).__name__, error)
-    elif not OUTCOMES:
+    elif not outcomes:
         sys.stderr.write(f"losslab train: interrupted ({name}) before any job started\n")
     return INTERRUPTED_EXIT.get(name, 1)
 

@@ -1,15 +1,23 @@
-"""Instantiate the parts of a run from the composed config.
+"""Build everything a run is made of from the composed config: :func:`build_run`.
 
-Nothing here knows which loss, model or data set is in use: each part is built
-by ``hydra.utils.instantiate`` from its ``_target_``, and run-time facts that
-only exist after the data is loaded (``num_samples``, the class counts) are
-offered to every constructor that declares a parameter of that name.
+This is the one place that knows how the pieces of a run fit together. Nothing
+here knows which loss, model or data set is in use: each part is built by
+``hydra.utils.instantiate`` from its ``_target_``.
+
+Run values: facts that exist only once the run is under way (the size of the
+training split, the class counts, the sweep directory) reach a constructor in
+one way only. The ``_target_`` declares the names it takes in a ``run_values``
+attribute (:data:`RUN_VALUES_ATTR`), e.g. ``run_values = ("num_samples",)`` on
+a loss class, and :func:`build` passes exactly those, as keyword arguments, to
+the node and to every nested ``_target_`` node that Hydra builds recursively
+(the terms of a weighted-sum loss). The values the runner supplies are
+:data:`RUN_VALUES`; a constructor that declares nothing receives nothing.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,45 +39,89 @@ from losslab.datasets.loader import (
     in_memory,
 )
 from losslab.datasets.noise import LabelNoise
+from losslab.report.record import fingerprint
 from losslab.runner.settings import ConfigError, TrainerSettings
 
 log = logging.getLogger(__name__)
 
+#: The attribute of a ``_target_`` (class or function) that names the run values it takes.
+RUN_VALUES_ATTR = "run_values"
 
-def _accepted(target: Any, context: dict[str, Any]) -> dict[str, Any]:
-    """The subset of ``context`` that ``target``'s signature names explicitly.
+#: The run values the runner supplies, and what each one is.
+RUN_VALUES = {
+    "num_samples": "size of the training split (int)",
+    "num_classes": "number of classes K (int)",
+    "class_counts": "training labels per class, bincount of the (noisy) train labels, [K]",
+    "sweep_dir": "the multirun sweep directory, None for a single run (str | None)",
+}
 
-    A ``**kwargs`` catch-all does not count: ``nn.Module.__init__`` has one, and
-    passing it unknown keys would fail.
-    """
+
+def declared_run_values(target: Any) -> tuple[str, ...]:
+    """The run values ``target`` declares in its ``run_values`` attribute (none when absent)."""
+    names = getattr(target, RUN_VALUES_ATTR, ())
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise TypeError(
+            f"{getattr(target, '__qualname__', target)}.{RUN_VALUES_ATTR} must be a tuple of "
+            f"names, got {names!r}"
+        )
+    return tuple(names)
+
+
+def _target_object(group: str, path: Any) -> Any:
     try:
-        params = inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        return {}
-    named = {
-        name
-        for name, p in params.items()
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    }
-    return {k: v for k, v in context.items() if k in named}
+        return get_object(path)
+    except Exception as exc:
+        raise ConfigError(f"{group}: cannot import _target_ '{path}': {exc}") from exc
 
 
-def build(group: str, node: DictConfig, /, **context: Any) -> Any:
-    """Instantiate config ``node`` of ``group``, passing the context it accepts.
+def _target_nodes(node: Any) -> Iterator[dict[str, Any]]:
+    """``node`` and the nested ``_target_`` mappings Hydra instantiates with it, outermost
+    first, in a plain (resolved) config.
 
-    Errors raised by a constructor (a bad parameter value, say) become a
-    :class:`ConfigError` that names the group and keeps the constructor's message.
+    Below a node with ``_recursive_: false`` Hydra builds nothing, so nothing is yielded.
+    """
+    if isinstance(node, dict):
+        if "_target_" in node:
+            yield node
+            if node.get("_recursive_", True) is False:
+                return
+        children = [v for k, v in node.items() if not str(k).startswith("_")]
+    elif isinstance(node, list):
+        children = node
+    else:
+        return
+    for child in children:
+        yield from _target_nodes(child)
+
+
+def with_run_values(group: str, node: DictConfig, values: dict[str, Any]) -> dict[str, Any]:
+    """``node`` resolved into a plain mapping in which every ``_target_`` node holds the
+    run values its target declares (:func:`declared_run_values`), taken from ``values``."""
+    out = OmegaConf.to_container(node, resolve=True)
+    for sub in _target_nodes(out):
+        target = _target_object(group, sub["_target_"])
+        for name in declared_run_values(target):
+            if name in values:
+                sub[name] = values[name]
+    return out
+
+
+def build(group: str, node: DictConfig, /, **values: Any) -> Any:
+    """Instantiate config ``node`` of ``group`` with the run ``values`` its targets declare.
+
+    Every ``_target_`` node (the node and the nested ones Hydra builds with it)
+    receives those of ``values`` that its target names in ``run_values``; the
+    others are not passed. Errors raised by a constructor (a bad parameter
+    value, say) become a :class:`ConfigError` that names the group and keeps the
+    constructor's message.
     """
     if not OmegaConf.is_dict(node) or "_target_" not in node:
         raise ConfigError(f"config '{group}' has no _target_ to instantiate")
-    try:
-        target = get_object(node._target_)
-    except Exception as exc:
-        raise ConfigError(f"{group}: cannot import _target_ '{node._target_}': {exc}") from exc
+    _target_object(group, node._target_)
     if node.get("_partial_", False):
         return instantiate(node)
     try:
-        return instantiate(node, **_accepted(target, context))
+        return instantiate(with_run_values(group, node, values))
     except InstantiationException as exc:
         cause = exc.__cause__ or exc
         raise ConfigError(f"{group}: {cause}") from exc
@@ -82,8 +134,9 @@ SERVING_KEYS = ("loader", "memory_limit_mb")
 def dataset_node(node: DictConfig) -> DictConfig:
     """The dataset config, resolved, without the serving options (:data:`SERVING_KEYS`).
 
-    Those are offered by :func:`serving_options` to the data set functions that
-    name them, so that a function without them can still be a ``_target_``.
+    Those are passed by :func:`build_data` (checked by :func:`serving_options`) to
+    the data set functions that take them, so that a function without them can
+    still be a ``_target_``.
     """
     plain = OmegaConf.to_container(node, resolve=True)
     for key in SERVING_KEYS:
@@ -120,17 +173,27 @@ class Parts:
     channels_last: bool = False  # conv net on a GPU: inputs go channels_last too
 
 
-def build_parts(
-    cfg: DictConfig, settings: TrainerSettings, *, local_rank: int | None = None
-) -> Parts:
-    """Load the data, apply label noise, and build model, loss, regularizers,
-    optimizer and scheduler, in an order that makes initialisation depend only
-    on ``seed``. ``local_rank``: under torchrun, the GPU of this process."""
+def _device(settings: TrainerSettings, local_rank: int | None) -> torch.device:
     device = torch.device(settings.device)
     if local_rank is not None and device.type == "cuda":
         device = torch.device("cuda", local_rank)
+    return device
+
+
+def _serving_names(target: Any) -> tuple[str, ...]:
+    """The serving options (:data:`SERVING_KEYS`) a data set function declares in its
+    ``run_values`` (:func:`losslab.datasets.base.serves_with`)."""
+    return tuple(n for n in declared_run_values(target) if n in SERVING_KEYS)
+
+
+def build_data(cfg: DictConfig, settings: TrainerSettings) -> DataBundle:
+    """Load the data set of ``cfg.dataset`` and choose how it is served (``info["loader"]``)."""
     serving = serving_options(cfg.dataset)  # bad values fail before any data is loaded
-    data = build("dataset", dataset_node(cfg.dataset), **serving)
+    node = dataset_node(cfg.dataset)
+    if "_target_" in node:
+        for name in _serving_names(_target_object("dataset", node._target_)):
+            node[name] = serving[name]
+    data = build("dataset", node)
     if not isinstance(data, DataBundle):
         raise ConfigError(f"dataset: _target_ must return a DataBundle, got {type(data).__name__}")
     if len(data.train) == 0 or len(data.test) == 0:
@@ -142,15 +205,33 @@ def build_parts(
     )
     if mode == "memory":  # decode lazy sources once, with the DataLoader workers
         data = in_memory(data, settings.num_workers)
-    data = replace(
-        data,
-        info={
-            **data.info,
-            "loader": mode,
-            "loader_requested": serving["loader"],
-            "memory_limit_mb": serving["memory_limit_mb"],
-        },
-    )
+    info = {
+        "loader": mode,
+        "loader_requested": serving["loader"],
+        "memory_limit_mb": serving["memory_limit_mb"],
+    }
+    return replace(data, info={**data.info, **info})
+
+
+def run_values(data: DataBundle, *, sweep_dir: str | None = None) -> dict[str, Any]:
+    """The run values (:data:`RUN_VALUES`) of a run on ``data``, its labels as trained."""
+    return {
+        "num_samples": len(data.train),
+        "num_classes": data.num_classes,
+        "class_counts": torch.bincount(data.train.y, minlength=data.num_classes),
+        "sweep_dir": sweep_dir,
+    }
+
+
+def build_parts(
+    cfg: DictConfig, settings: TrainerSettings, *, local_rank: int | None = None
+) -> Parts:
+    """Load the data, apply label noise, and build model, loss, regularizers,
+    optimizer and scheduler, in an order that makes initialisation depend only
+    on ``seed``. ``local_rank``: under torchrun, the GPU of this process."""
+    device = _device(settings, local_rank)
+    data = build_data(cfg, settings)
+    mode = data.info["loader"]
     noise = build("noise", cfg.noise)
     try:
         data = noise.apply(data)
@@ -158,19 +239,15 @@ def build_parts(
         raise ConfigError(f"noise: {exc}") from exc
     loaders = make_loaders(data, settings, device, mode, seed=cfg.seed)
 
-    context = {
-        "num_samples": len(data.train),
-        "num_classes": data.num_classes,
-        "class_counts": torch.bincount(data.train.y, minlength=data.num_classes),
-    }
+    values = run_values(data)
     torch.manual_seed(cfg.seed)  # model initialisation depends on the seed only
     model = build("model", cfg.model).to(device)
     channels_last = device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules())
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loss = build("loss", cfg.loss, **context).to(device)
+    loss = build("loss", cfg.loss, **values).to(device)
     regularizers = {
-        name: build(f"regularizer.{name}", node, **context).to(device)
+        name: build(f"regularizer.{name}", node, **values).to(device)
         for name, node in cfg.get("regularizer", {}).items()
     }
     params = list(model.parameters()) + [
@@ -193,6 +270,51 @@ def build_parts(
         scheduler,
         device,
         channels_last,
+    )
+
+
+@dataclass
+class Run:
+    """Everything a run is made of, built from the config by :func:`build_run`.
+
+    ``parts`` are what the training loop steps; ``mixing`` the batch procedure
+    of ``augment``; ``fingerprint`` identifies the run's results (stored in its
+    checkpoints); ``logger`` is the experiment logger of ``logger``, None in a
+    process that writes nothing (a torchrun rank > 0).
+    """
+
+    parts: Parts
+    settings: TrainerSettings
+    mixing: Any
+    fingerprint: str
+    seed: int
+    n_bins: int
+    logger: Any = None
+
+
+def build_run(
+    cfg: DictConfig,
+    settings: TrainerSettings,
+    *,
+    local_rank: int | None = None,
+    sweep_dir: str | None = None,
+    with_logger: bool = True,
+) -> Run:
+    """Build the run of ``cfg``: the schedule is checked and ``augment`` built before any
+    data is loaded, then the parts (:func:`build_parts`), then the logger (given the run
+    value ``sweep_dir``) unless ``with_logger`` is false."""
+    check_schedule(cfg, settings)
+    mixing = build("augment", cfg.augment)
+    parts = build_parts(cfg, settings, local_rank=local_rank)
+    logger = build("logger", cfg.logger, sweep_dir=sweep_dir) if with_logger else None
+    return Run(
+        parts=parts,
+        settings=settings,
+        mixing=mixing,
+        fingerprint=fingerprint(OmegaConf.to_container(cfg, resolve=True)),
+        seed=cfg.seed,
+        n_bins=cfg.eval.n_bins,
+        logger=logger,
     )
 
 

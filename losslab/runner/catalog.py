@@ -1,5 +1,9 @@
 """The loss catalogue behind ``losslab losses``, generated from the config tree and
-the loss classes' docstrings so that it cannot drift from the code."""
+the loss classes' docstrings so that it cannot drift from the code.
+
+It reads the config tree and imports each ``_target_``, so it belongs to the
+runner; the loss library itself knows nothing of the config tree.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from hydra.utils import get_object
 from omegaconf import OmegaConf
 
 LOSS_CONF = Path(__file__).resolve().parent.parent / "conf" / "loss"
@@ -59,8 +64,6 @@ def short_reference(doc: str) -> str:
 
 def catalog(conf_dir: Path = LOSS_CONF) -> list[LossEntry]:
     """Every loss token with its family, parameters (defaults), description and reference."""
-    from hydra.utils import get_object
-
     entries = []
     for path in sorted(conf_dir.glob("*.yaml")):
         text = path.read_text()

@@ -43,9 +43,6 @@ _NO_REASON = {
     "unfinished": f"no {RESULTS}: the job did not finish",
 }
 
-#: The summary of the last multirun that ended in this process (read by ``launch``).
-LAST: list[SweepSummary] = []
-
 
 @dataclass
 class SweepSummary:
@@ -78,6 +75,18 @@ class SweepSummary:
             "counts": {s: self.count(s) for s in STATUSES},
             "jobs": self.jobs,
         }
+
+    @classmethod
+    def from_json(cls, data: Any) -> SweepSummary | None:
+        """The summary :meth:`to_json` wrote; None for anything else."""
+        if not isinstance(data, dict) or not isinstance(data.get("sweep_dir"), str):
+            return None
+        jobs = data.get("jobs")
+        if not isinstance(jobs, list) or not all(
+            isinstance(j, dict) and j.get("status") in STATUSES for j in jobs
+        ):
+            return None
+        return cls(data["sweep_dir"], jobs)
 
 
 def _job_dirs(sweep_dir: Path) -> list[Path]:
@@ -168,10 +177,17 @@ class SweepReport(Callback):
 
     Enabled in ``train.yaml`` under ``hydra.callbacks``; it runs in the process
     that launched the sweep, whatever the launcher.
+
+    Args:
+        summary_path: where to write the summary a second time, for the caller
+            of the sweep (``losslab train`` passes a file of its own with
+            ``hydra.callbacks.sweep_report.summary_path=...`` and reads it back for
+            the exit code: :func:`read_summary`); None writes only ``sweep.json``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, summary_path: str | None = None) -> None:
         self.launched_at: datetime | None = None
+        self.summary_path = summary_path
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.launched_at = datetime.now().astimezone()
@@ -180,12 +196,25 @@ class SweepReport(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         launched_at = self.launched_at or datetime.now().astimezone()
         summary = summarize(config.hydra.sweep.dir, launched_at)
-        LAST.append(summary)
+        if self.summary_path:
+            try:
+                atomic_write_json(Path(self.summary_path), summary.to_json())
+            except OSError as exc:
+                log.warning("sweep summary not written to %s: %s", self.summary_path, exc)
         try:
-            atomic_write_json(Path(config.hydra.sweep.dir) / "sweep.json", summary.to_json())
+            atomic_write_json(Path(config.hydra.sweep.dir) / SWEEP_JSON, summary.to_json())
         except OSError as exc:
-            log.warning("sweep.json not written: %s", exc)
+            log.warning("%s not written: %s", SWEEP_JSON, exc)
         print("\n".join(summary.lines()), flush=True)
+
+
+#: The sweep's summary in the sweep directory (:meth:`SweepSummary.to_json`).
+SWEEP_JSON = "sweep.json"
+
+
+def read_summary(path: str | Path) -> SweepSummary | None:
+    """The summary :class:`SweepReport` wrote to ``path``; None when there is none."""
+    return SweepSummary.from_json(read_json(Path(path)))
 
 
 #: Folder of the sweep directory where each job of the current launch reports its outcome.

@@ -10,7 +10,7 @@ import re
 import pytest
 import torch
 
-from losslab.losses.catalog import short_reference
+from losslab.runner.catalog import short_reference
 from tests.losses.conftest import make_loss
 
 K = 10
