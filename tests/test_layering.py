@@ -160,6 +160,30 @@ def test_configs_of_earlier_versions_keep_their_fingerprints():
     assert fingerprint({**before, "seed": 1}) not in fingerprints(now)
 
 
+def test_vision_runs_of_earlier_versions_keep_their_fingerprints():
+    """The torchvision-family data sets became one loader described by their YAML:
+    a run recorded with ``losslab.datasets.vision.cifar10`` is the same run, one with
+    other constants (here its normalisation) is not."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    with initialize_config_module(config_module="losslab.conf", version_base="1.3"):
+        now = OmegaConf.to_container(compose("train", ["dataset=cifar10"]), resolve=True)
+    # dataset/cifar10.yaml as it was written before
+    old_keys = ("num_classes", "input_shape", "root", "download", "augment", "split_seed")
+    before = {
+        **now,
+        "augment": {k: v for k, v in now["augment"].items() if k != "_target_"},
+        "dataset": {
+            "_target_": "losslab.datasets.vision.cifar10",
+            **{k: now["dataset"][k] for k in (*old_keys, "val_fraction", "loader")},
+        },
+    }
+    assert fingerprint(before) in fingerprints(now)
+    other = {**now, "dataset": {**now["dataset"], "mean": [0.5, 0.5, 0.5]}}
+    assert fingerprint(before) not in fingerprints(other)
+
+
 def test_sweep_summary_reaches_the_launch_through_its_file(tmp_path):
     from losslab.runner.sweep import SweepReport, read_summary
 

@@ -347,16 +347,51 @@ _AUGMENT_TARGET = "losslab.datasets.mixing.Mixing"
 #: ``_target_`` of the combination losses, which earlier versions configured with
 #: ``_recursive_: false`` right after it.
 _WEIGHTED_SUM = "losslab.losses.combination.WeightedSum"
+_VISION_LOADER = "losslab.datasets.vision.load_vision"
+
+
+#: The data sets that earlier versions loaded with ``losslab.datasets.vision.<name>``, and
+#: the keys their YAML gained when they became one loader described by it.
+_VISION_SETS = ("mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "svhn")
+_VISION_KEYS = ("name", "mean", "std", "crop_padding", "flip", "files")
+
+
+def _vision_before(dataset: Any) -> dict[str, Any] | None:
+    """A ``dataset`` section of :func:`losslab.datasets.vision.load_vision` as earlier
+    versions composed it, None when there is none: only when the constants it gained
+    are those of the packaged YAML (a run with other constants is another run)."""
+    if not isinstance(dataset, dict) or dataset.get("_target_") != _VISION_LOADER:
+        return None
+    name = dataset.get("name")
+    if name not in _VISION_SETS:
+        return None
+    from importlib.resources import files
+
+    from omegaconf import OmegaConf
+
+    packaged = OmegaConf.to_container(
+        OmegaConf.create((files("losslab.conf") / "dataset" / f"{name}.yaml").read_text())
+    )
+    if any(dataset.get(k) != packaged.get(k) for k in _VISION_KEYS):
+        return None
+    rest = {k: v for k, v in dataset.items() if k not in ("_target_", *_VISION_KEYS)}
+    return {"_target_": f"losslab.datasets.vision.{name}", **rest}
 
 
 def _as_written_before(config: dict[str, Any]) -> dict[str, Any] | None:
     """``config`` as earlier versions composed the same run, None when it is the same.
 
-    They composed ``augment`` without its ``_target_``, and a weighted-sum
-    ``loss`` with ``_recursive_: false`` as its second key.
+    They composed ``augment`` without its ``_target_``, a weighted-sum ``loss``
+    with ``_recursive_: false`` as its second key, and the torchvision-family data
+    sets as one function each, without the constants their YAML now holds
+    (:func:`_vision_before`).
     """
     plain = json.loads(json.dumps(config, default=str))
     changed = False
+    dataset = _vision_before(plain.get("dataset"))
+    if dataset is not None:
+        plain["dataset"] = dataset
+        changed = True
     augment = plain.get("augment")
     if isinstance(augment, dict) and augment.get("_target_") == _AUGMENT_TARGET:
         del augment["_target_"]
