@@ -59,7 +59,7 @@ class WeightedSum(Loss):
         for name, w in weights.items():
             if not isinstance(w, int | float) or isinstance(w, bool) or w < 0:
                 raise ValueError(f"loss.weights.{name}={w!r} is invalid: must be a number >= 0")
-        built = {name: terms[name] for name in terms}
+        built = dict(terms)
         for name, term in built.items():
             if not isinstance(term, nn.Module):
                 raise TypeError(

@@ -668,11 +668,11 @@ def _block_start(argv: list[str], overrides: list[str]) -> int:
     return len(argv)
 
 
-def _take_summary(folder: str) -> Any:
-    """The sweep summary written into this launch's ``folder`` (None when no multirun
-    ended); the folder is removed."""
-    summary = read_summary(Path(folder) / "sweep.json")
-    shutil.rmtree(folder, ignore_errors=True)
+def _take_summary(path: Path) -> Any:
+    """The sweep summary written to this launch's ``path`` (None when no multirun
+    ended); its folder is removed."""
+    summary = read_summary(path)
+    shutil.rmtree(path.parent, ignore_errors=True)
     return summary
 
 
@@ -709,9 +709,10 @@ def launch(argv: list[str]) -> int:
         return 2
     argv = _cfg_of_multirun(argv)
     outcomes: list[dict] = []  # of the jobs run in this process
-    summary_dir = tempfile.mkdtemp(prefix="losslab-launch-")  # the multirun's summary
+    # a multirun's summary comes back through a file of this launch
+    summary_file = Path(tempfile.mkdtemp(prefix="losslab-launch-")) / "sweep.json"
     scratch = _rank_scratch_dir()
-    argv = _job_argv(argv, scratch, Path(summary_dir) / "sweep.json")
+    argv = _job_argv(argv, scratch, summary_file)
     hydra_app = _hydra_app(outcomes)  # this launch's Hydra application
     summary = None
     saved = sys.argv
@@ -742,7 +743,7 @@ def launch(argv: list[str]) -> int:
         sys.argv = saved
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-        summary = _take_summary(summary_dir)
+        summary = _take_summary(summary_file)
         _leave_process_group()
     return _exit_code(outcomes, summary)
 

@@ -53,6 +53,9 @@ RUN_VALUES = {
     "num_classes": "number of classes K (int)",
     "class_counts": "training labels per class, bincount of the (noisy) train labels, [K]",
     "sweep_dir": "the multirun sweep directory, None for a single run (str | None)",
+    # of data set functions (losslab.datasets.base.serves_with), checked by serving_options
+    "loader": "dataset.loader: auto | memory | dataloader (str)",
+    "memory_limit_mb": "dataset.memory_limit_mb: the in-memory budget (number)",
 }
 
 
@@ -180,20 +183,11 @@ def _device(settings: TrainerSettings, local_rank: int | None) -> torch.device:
     return device
 
 
-def _serving_names(target: Any) -> tuple[str, ...]:
-    """The serving options (:data:`SERVING_KEYS`) a data set function declares in its
-    ``run_values`` (:func:`losslab.datasets.base.serves_with`)."""
-    return tuple(n for n in declared_run_values(target) if n in SERVING_KEYS)
-
-
 def build_data(cfg: DictConfig, settings: TrainerSettings) -> DataBundle:
     """Load the data set of ``cfg.dataset`` and choose how it is served (``info["loader"]``)."""
     serving = serving_options(cfg.dataset)  # bad values fail before any data is loaded
-    node = dataset_node(cfg.dataset)
-    if "_target_" in node:
-        for name in _serving_names(_target_object("dataset", node._target_)):
-            node[name] = serving[name]
-    data = build("dataset", node)
+    # the serving options are run values of the data set functions that declare them
+    data = build("dataset", dataset_node(cfg.dataset), **serving)
     if not isinstance(data, DataBundle):
         raise ConfigError(f"dataset: _target_ must return a DataBundle, got {type(data).__name__}")
     if len(data.train) == 0 or len(data.test) == 0:
