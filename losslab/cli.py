@@ -20,6 +20,9 @@ commands:
             `losslab train --help` lists every config group and option)
   compare   head-to-head table of runs: groups over seeds, mean +- std, p-values,
             pivots, CSV/Markdown/LaTeX and plots (`losslab compare --help`)
+  study     tune every loss with the same budget (grid or seeded TPE, on the
+            validation split or k folds), re-run the selected configurations
+            with several seeds and compare them (`losslab study --help`)
   losses    list every loss: family, parameters, description, reference
 
 options:
@@ -31,6 +34,7 @@ examples:
   losslab train model=cnn trainer.epochs=10 seed=1
   losslab train -m 'loss=ce,gce,nce_rce,ldr' seed=0,1,2
   losslab compare multirun/2026-11-22/10-00-00-ab12cd
+  losslab study loss=ce,gce,nce_rce,ldr noise=symmetric noise.rate=0.4 study.trials=6
 """
 
 
@@ -46,6 +50,12 @@ def _losses(argv: list[str]) -> int:
     return losses_main(argv)
 
 
+def _study(argv: list[str]) -> int:
+    from losslab.runner.study.run import main as study_main
+
+    return study_main(argv)
+
+
 def _compare(argv: list[str]) -> int:
     from losslab.report.compare import main as compare_main
 
@@ -55,6 +65,7 @@ def _compare(argv: list[str]) -> int:
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": _train,
     "compare": _compare,
+    "study": _study,
     "losses": _losses,
 }
 

@@ -160,6 +160,27 @@ def test_configs_of_earlier_versions_keep_their_fingerprints():
     assert fingerprint({**before, "seed": 1}) not in fingerprints(now)
 
 
+def test_runs_recorded_before_cross_validation_existed_keep_their_fingerprints():
+    """Every config gained ``cv: {folds: null, fold: 0}``: a record without it is the same
+    run (also one of the versions before augment's ``_target_``); a fold is another run."""
+    now = {
+        "seed": 0,
+        "augment": {"_target_": "losslab.datasets.mixing.Mixing", "mixup_alpha": 0.0},
+        "cv": {"folds": None, "fold": 0},
+    }
+    without_cv = {k: v for k, v in now.items() if k != "cv"}
+    assert fingerprint(without_cv) in fingerprints(now)
+    assert fingerprint({"seed": 0, "augment": {"mixup_alpha": 0.0}}) in fingerprints(now)
+    fold = {**now, "cv": {"folds": 3, "fold": 1}}
+    assert fingerprint(without_cv) not in fingerprints(fold)
+    assert fingerprint(now) not in fingerprints(fold)
+
+
+def test_a_presets_study_section_is_not_part_of_a_run():
+    run = {"seed": 0, "loss": {"_target_": "x", "q": 0.7}}
+    assert fingerprint({**run, "study": {"folds": 5, "trials": 3}}) == fingerprint(run)
+
+
 def test_vision_runs_of_earlier_versions_keep_their_fingerprints():
     """The torchvision-family data sets became one loader described by their YAML:
     a run recorded with ``losslab.datasets.vision.cifar10`` is the same run, one with

@@ -137,6 +137,12 @@ def _parser() -> argparse.ArgumentParser:
         help="put a paper's published numbers beside the reproduced ones: a registry name "
         "(losslab compare --published list) or a YAML file",
     )
+    parser.add_argument(
+        "--tuned",
+        metavar="KEYS",
+        help="keys tuned for each value of the compared key (losslab study: optimizer.lr, "
+        "loss.q): shown, but ranked across, not within blocks of equal values",
+    )
     parser.add_argument("--rows", metavar="KEYS", help="pivot: keys labelling the rows, e.g. loss")
     parser.add_argument(
         "--cols", metavar="KEYS", help="pivot: keys labelling the columns, e.g. noise.rate"
@@ -229,6 +235,7 @@ def _main(args: argparse.Namespace) -> int:
         correction=args.correction,
         interval=args.ci,
         level=args.level,
+        tuned=_parse_keys(args.tuned) or (),
     )
     console = _console()
     if not comparison.groups:

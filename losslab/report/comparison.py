@@ -436,6 +436,8 @@ class Comparison:
     interval: str = "t"
     level: float = 0.95
     notes: list[str] = field(default_factory=list)
+    #: keys that belong to the compared key (each loss's own tuned values): no blocks
+    tuned: tuple[str, ...] = ()
 
     @property
     def n_runs(self) -> int:
@@ -444,12 +446,12 @@ class Comparison:
 
     @property
     def block_columns(self) -> list[str]:
-        """The columns that define a block: all but the compared key and what it determines."""
+        """The columns that define a block: all but the compared key, what it determines and
+        the keys tuned for each of its values (:attr:`tuned`)."""
         if self.compared is None:
             return []
-        return [
-            c for c in self.columns if c != self.compared and not c.startswith(self.compared + ".")
-        ]
+        own = (self.compared, *self.tuned)
+        return [c for c in self.columns if not any(c == k or c.startswith(k + ".") for k in own)]
 
     def blocks(self) -> dict[tuple[str, ...], list[Group]]:
         """The groups of every block, in table order."""
@@ -526,6 +528,7 @@ def compare(
     correction: str = "holm",
     interval: str = "t",
     level: float = 0.95,
+    tuned: Sequence[str] = (),
 ) -> Comparison:
     """Read, group, summarise and rank the runs below ``paths``.
 
@@ -540,6 +543,8 @@ def compare(
         correction: p-value adjustment, one of :data:`losslab.report.stats.CORRECTIONS`.
         interval: ``"t"``, ``"bootstrap"`` or ``"none"``: the confidence interval of each mean.
         level: its coverage.
+        tuned: keys chosen for each value of the compared key (``losslab study`` tunes
+            ``optimizer.lr`` per loss): they label the rows but form no blocks.
 
     Returns:
         The comparison (no completed run: no groups, problems only).
@@ -569,6 +574,11 @@ def compare(
         comparison.notes.append("only groups with " + ", ".join(where))
     base = _baseline_and_by(baseline, by, keys, columns)
     comparison.compared = by or (base[0] if base else None) or _default_compared(columns)
+    comparison.tuned = tuple(tuned)
+    if tuned and comparison.compared is not None:
+        comparison.notes.append(
+            f"{', '.join(tuned)}: tuned for each {comparison.compared}, compared across"
+        )
     for group in groups:
         group.block = tuple(group.labels.get(c, MISSING) for c in comparison.block_columns)
     if base:

@@ -37,6 +37,7 @@ RESULTS = "results.json"
 NOT_RESULTS = (
     "logger",
     "objective",
+    "study",  # a preset's options of losslab study (its runs never read them)
     "trainer.device",
     "trainer.num_workers",
     "dataset.root",
@@ -409,13 +410,33 @@ def _as_written_before(config: dict[str, Any]) -> dict[str, Any] | None:
     return plain if changed else None
 
 
+#: Sections that later versions added to every config, with the value that means "as
+#: before": a config holding exactly that is the run that earlier versions composed
+#: without the section.
+_ADDED_SECTIONS = {"cv": {"folds": None, "fold": 0}}
+
+
+def _without_added_sections(config: dict[str, Any]) -> dict[str, Any] | None:
+    """``config`` without the :data:`_ADDED_SECTIONS` that hold their neutral value, None
+    when it has none of them."""
+    drop = [k for k, neutral in _ADDED_SECTIONS.items() if config.get(k) == neutral]
+    if not drop:
+        return None
+    return {k: v for k, v in config.items() if k not in drop}
+
+
 def fingerprints(config: dict[str, Any]) -> set[str]:
     """The fingerprint of ``config``, and those records written by earlier versions hold
-    (another :data:`NOT_RESULTS`, the config as they composed it)."""
+    (another :data:`NOT_RESULTS`, the config as they composed it, without the sections
+    added since)."""
     variants = [config]
-    before = _as_written_before(config)
-    if before is not None:
-        variants.append(before)
+    older = _without_added_sections(config)
+    if older is not None:
+        variants.append(older)
+    for variant in list(variants):
+        before = _as_written_before(variant)
+        if before is not None:
+            variants.append(before)
     return {
         fingerprint(c, ignore) for c in variants for ignore in (NOT_RESULTS, _NOT_RESULTS_BEFORE)
     }

@@ -251,12 +251,18 @@ def run_of(path: Path, record: dict[str, Any]) -> Run:
         run.choices = {
             str(k): _choice_label(v)
             for k, v in recorded.items()
-            if "@" not in str(k) and is_result_key(str(k))
+            if "@" not in str(k) and str(k) not in DERIVED_GROUPS and is_result_key(str(k))
         }
     else:
         run.recorded_choices = False
         run.choices = {name: legacy_choice(run, name) for name in _legacy_names(run)}
     return run
+
+
+#: Groups whose option follows from other choices: ``protocol`` holds a preset's values
+#: per data set and loss, selected by ``${experiment}/${dataset}``; Hydra records it
+#: (``None/digits/loss/ce`` without a preset) but it never tells two runs apart.
+DERIVED_GROUPS = ("protocol",)
 
 
 def _choice_label(value: Any) -> str:

@@ -547,6 +547,8 @@ def _train(
         "num_classes": parts.data.num_classes,
         "input_shape": list(parts.data.input_shape),
     }
+    if "cv" in parts.data.info:  # the cross-validation fold this run trains and validates on
+        results["data"]["cv"] = parts.data.info["cv"]
     results["noise"] = parts.noise.summary(parts.data)
     # The empirical clean -> noisy matrix of the training labels, for inspection.
     atomic_write_json(

@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from losslab.datasets.base import DataBundle
+from losslab.datasets.folds import check_cv, cross_validation_fold
 from losslab.datasets.loader import (
     MEMORY_LIMIT_MB,
     Batches,
@@ -207,6 +208,15 @@ def build_data(cfg: DictConfig, settings: TrainerSettings) -> DataBundle:
     return replace(data, info={**data.info, **info})
 
 
+def cv_setting(cfg: DictConfig) -> tuple[int, int] | None:
+    """``(cv.folds, cv.fold)`` of the run, checked; None without cross-validation."""
+    node = cfg.get("cv") or {}
+    try:
+        return check_cv(node.get("folds"), node.get("fold", 0))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
 def run_values(data: DataBundle, *, sweep_dir: str | None = None) -> dict[str, Any]:
     """The run values (:data:`RUN_VALUES`) of a run on ``data``, its labels as trained."""
     return {
@@ -224,6 +234,7 @@ def build_parts(
     optimizer and scheduler, in an order that makes initialisation depend only
     on ``seed``. ``local_rank``: under torchrun, the GPU of this process."""
     device = _device(settings, local_rank)
+    cv = cv_setting(cfg)  # a bad value fails before any data is loaded
     data = build_data(cfg, settings)
     mode = data.info["loader"]
     noise = build("noise", cfg.noise)
@@ -231,6 +242,11 @@ def build_parts(
         data = noise.apply(data)
     except (ValueError, FileNotFoundError) as exc:
         raise ConfigError(f"noise: {exc}") from exc
+    if cv is not None:  # folds of the labels the run trains on, noisy ones included
+        try:
+            data = cross_validation_fold(data, *cv, seed=cfg.dataset.get("split_seed", 0))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
     loaders = make_loaders(data, settings, device, mode, seed=cfg.seed)
 
     values = run_values(data)

@@ -29,6 +29,20 @@ class LossEntry:
     parameters: dict[str, object]
     description: str
     reference: str
+    #: the declared search space of losslab study (``conf/space/loss/<token>.yaml``), shown
+    space: str = ""
+
+
+def _space(token: str) -> str:
+    """``q {0.05, 0.7, 0.95}`` for the loss's declared search space; "" without one."""
+    from losslab.runner.study.spaces import load_space
+
+    space = load_space([LOSS_CONF.parent], "loss", token, "loss")
+    return "; ".join(
+        f"{key} "
+        + (f"[{v.low:g}, {v.high:g}]" if hasattr(v, "low") else "{" + ", ".join(map(str, v)) + "}")
+        for key, v in space.params.items()
+    )
 
 
 def _first_comment(text: str) -> str:
@@ -90,6 +104,7 @@ def catalog(conf_dir: Path = LOSS_CONF) -> list[LossEntry]:
                 parameters=params,
                 description=_first_comment(text) or doc.split("\n")[0],
                 reference="; ".join(dict.fromkeys(r for r in references if r)),
+                space=_space(path.stem),
             )
         )
     return entries
@@ -101,16 +116,18 @@ def main(argv: list[str]) -> int:
     if argv and argv[0] in ("-h", "--help"):
         print(
             "usage: losslab losses [--markdown]\n\nList every loss token with its family, "
-            "parameters (defaults), description and reference."
+            "parameters (defaults), the search space of losslab study (conf/space/loss/), "
+            "description and reference."
         )
         return 0
     if argv and argv[0] == "--markdown":
-        print("| token | family | parameters | description | reference |")
-        print("|---|---|---|---|---|")
+        print("| token | family | parameters | search space | description | reference |")
+        print("|---|---|---|---|---|---|")
         for e in entries:
             params = ", ".join(f"`{k}={v}`" for k, v in e.parameters.items())
             desc = e.description.replace("|", "\\|")
-            print(f"| `{e.token}` | {e.family} | {params} | {desc} | {e.reference} |")
+            space = f"`{e.space}`" if e.space else ""
+            print(f"| `{e.token}` | {e.family} | {params} | {space} | {desc} | {e.reference} |")
         return 0
     if argv:
         print(f"losslab losses: unknown argument '{argv[0]}'. Valid: --markdown, --help")
@@ -124,10 +141,11 @@ def main(argv: list[str]) -> int:
         title_justify="left",
         show_lines=False,
     )
-    for column in ("token", "family", "parameters", "description", "reference"):
+    for column in ("token", "family", "parameters", "search space", "description", "reference"):
         table.add_column(column, overflow="fold")
     for e in entries:
         params = " ".join(f"{k}={v}" for k, v in e.parameters.items())
-        table.add_row(*(escape(v) for v in (e.token, e.family, params, e.description, e.reference)))
+        cells = (e.token, e.family, params, e.space or "-", e.description, e.reference)
+        table.add_row(*(escape(v) for v in cells))
     Console(highlight=False).print(table)
     return 0

@@ -140,14 +140,20 @@ def _from_record(job_dir: Path, launched_at: datetime, reported: str | None) -> 
     return job
 
 
-def summarize(sweep_dir: str | Path, launched_at: datetime) -> SweepSummary:
-    """Outcome of every job under ``sweep_dir`` for a launch that began at ``launched_at``."""
+def summarize(
+    sweep_dir: str | Path, launched_at: datetime, only: set[Path] | None = None
+) -> SweepSummary:
+    """Outcome of every job under ``sweep_dir`` for a launch that began at ``launched_at``;
+    of the jobs in the directories ``only`` when given (the jobs a job list launched)."""
     sweep_dir = Path(sweep_dir)
     launched_at = _aware(launched_at)
     summary = SweepSummary(str(sweep_dir))
     reported = read_outcomes(sweep_dir)
     seen = set()
-    for job_dir in _job_dirs(sweep_dir):
+    dirs = _job_dirs(sweep_dir)
+    if only is not None:
+        dirs = [d for d in dirs if d in only]
+    for job_dir in dirs:
         seen.add(str(job_dir))
         outcome = reported.get(str(job_dir))
         if outcome is not None and outcome["status"] in ("refused", "interrupted"):
@@ -195,7 +201,7 @@ class SweepReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         launched_at = self.launched_at or datetime.now().astimezone()
-        summary = summarize(config.hydra.sweep.dir, launched_at)
+        summary = summarize(config.hydra.sweep.dir, launched_at, listed_dirs(config))
         if self.summary_path:
             try:
                 atomic_write_json(Path(self.summary_path), summary.to_json())
@@ -206,6 +212,24 @@ class SweepReport(Callback):
         except OSError as exc:
             log.warning("%s not written: %s", SWEEP_JSON, exc)
         print("\n".join(summary.lines()), flush=True)
+
+
+def listed_dirs(config: DictConfig) -> set[Path] | None:
+    """The directories of the jobs a job list launched (``hydra/sweeper=jobs``: those
+    of ``losslab study``, whose sweep directory holds its earlier launches too); None
+    for any other sweeper."""
+    from omegaconf import OmegaConf
+
+    jobs = OmegaConf.select(config, "hydra.sweeper.jobs")
+    if not jobs:
+        return None
+    from hydra_plugins.losslab_jobs.job_list_sweeper import read_jobs
+
+    prefix = "hydra.sweep.subdir="
+    sweep_dir = Path(config.hydra.sweep.dir)
+    return {
+        sweep_dir / o[len(prefix) :] for job in read_jobs(jobs) for o in job if o.startswith(prefix)
+    }
 
 
 #: The sweep's summary in the sweep directory (:meth:`SweepSummary.to_json`).

@@ -583,3 +583,34 @@ def test_help_and_light_import():
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------- tuned per compared key
+
+
+def _tuned_tree(root: Path) -> Path:
+    """ce at lr 0.1 and gce at lr 0.01 (each loss at its own selected lr), 2 seeds each."""
+    for loss, lr, accs in (("ce", 0.1, [0.80, 0.82]), ("gce", 0.01, [0.90, 0.88])):
+        for seed, acc in enumerate(accs):
+            rec = record(loss, 0.4, seed, acc, 0.05)
+            rec["config"]["optimizer"] = {"_target_": "torch.optim.SGD", "lr": lr}
+            # Hydra's record of the per-preset values, chosen by loss and data set
+            rec["choices"]["protocol"] = f"None/digits/loss/{loss}"
+            write(root / f"{loss}-{seed}", rec)
+    return root
+
+
+def test_keys_tuned_per_loss_are_ranked_across_not_blocked(tmp_path):
+    root = _tuned_tree(tmp_path / "reruns")
+    blocked = compare([root], by="loss")
+    assert len(blocked.blocks()) == 2  # without --tuned: one block per learning rate
+    tuned = compare([root], by="loss", tuned=["optimizer.lr"])
+    assert len(tuned.blocks()) == 1
+    assert [(g.labels["loss"], g.rank) for g in tuned.groups] == [("gce", 1), ("ce", 2)]
+    assert "optimizer.lr" in tuned.columns  # still shown
+    assert any("optimizer.lr: tuned for each loss" in n for n in tuned.notes)
+
+
+def test_the_protocol_choice_is_never_a_column(tmp_path):
+    comparison = compare([_tuned_tree(tmp_path / "reruns")], by="loss")
+    assert "protocol" not in comparison.columns and "protocol" not in comparison.choices
