@@ -75,6 +75,11 @@ def test_every_loss_gets_the_budget_the_best_trial_is_rerun_and_study_json_says_
     assert _study(tmp_path, *args) == 0
     assert "nothing trained" in capsys.readouterr().out
     assert _finished(root) == before
+    # the same study written in another order finds its runs too
+    reordered = ["study", *reversed(args), *reversed(FAST), f"study.dir={root}"]
+    assert main(reordered) == 0
+    assert "nothing trained" in capsys.readouterr().out
+    assert _finished(root) == before
 
 
 def test_cross_validation_uses_the_same_folds_for_every_loss(tmp_path):
@@ -240,3 +245,32 @@ def test_a_killed_study_resumes_without_training_completed_trials_again(tmp_path
     assert study["status"] == "completed"
     assert len(study["losses"]["ce"]["reruns"]) == 1
     assert [t["status"] for t in study["losses"]["ce"]["trials"]] == ["completed"] * 3
+
+
+def test_a_regularizers_space_joins_the_search_and_a_value_set_on_the_command_line_is_fixed(
+    tmp_path, monkeypatch
+):
+    from losslab.runner.study.run import plan
+
+    conf = tmp_path / "conf" / "space" / "regularizer"
+    conf.mkdir(parents=True)
+    (conf / "entropy.yaml").write_text('source: "mine"\nparams:\n  weight: [0.01, 0.1]\n')
+    monkeypatch.chdir(tmp_path)
+    study = plan(
+        [
+            "--config-dir",
+            str(tmp_path / "conf"),
+            "loss=gce",
+            "regularizer=[entropy]",
+            "optimizer.weight_decay=5e-4",
+            "study.trials=4",
+        ]
+    )
+    (gce,) = study.studies
+    assert set(gce.search.params) == {"loss.q", "optimizer.lr", "regularizer.entropy.weight"}
+    assert gce.fixed == ["optimizer.weight_decay"]  # set on the command line: not searched
+    assert gce.search.method == "tpe" and gce.search.budget == 4  # 3 x 2 x 2 points > 4
+    only_loss = plan(["loss=gce", "study.search=[loss]", "study.trials=4"]).studies[0]
+    assert set(only_loss.search.params) == {"loss.q"}
+    assert (only_loss.search.method, only_loss.search.budget) == ("grid", 3)
+    assert list(tmp_path.iterdir()) == [tmp_path / "conf"]  # planning writes nothing

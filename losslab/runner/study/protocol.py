@@ -166,7 +166,9 @@ def job_state(run_dir: Path, expected: list[str]) -> tuple[str, dict | None, str
     ``completed`` or ``failed`` (a finished run of that job), else ``pending`` (nothing,
     an interrupted run, or another run's record: the launch resumes or refuses it)."""
     record, problem = read_record(run_dir / "results.json")
-    if problem is not None or record.get("overrides") != expected:
+    recorded = record.get("overrides") if problem is None else None
+    # the order of the overrides is the command line's, which a study does not fix
+    if not isinstance(recorded, list) or sorted(map(str, recorded)) != sorted(expected):
         return "pending", None, None
     status = record.get("status")
     if status == "completed":
