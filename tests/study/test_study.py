@@ -274,3 +274,33 @@ def test_a_regularizers_space_joins_the_search_and_a_value_set_on_the_command_li
     assert set(only_loss.search.params) == {"loss.q"}
     assert (only_loss.search.method, only_loss.search.budget) == ("grid", 3)
     assert list(tmp_path.iterdir()) == [tmp_path / "conf"]  # planning writes nothing
+
+
+def test_a_study_runs_through_a_parallel_launcher(tmp_path):
+    """Hydra's own overrides (the launcher) are not among a run's recorded overrides:
+    the study still recognises its finished runs."""
+    args = [
+        "loss=ce",
+        "study.trials=2",
+        "study.seeds=1",
+        "study.batch=2",
+        "study.space.optimizer.lr=[0.01,0.1]",
+        "hydra/launcher=local",
+        "hydra.launcher.n_jobs=2",
+    ]
+    assert _study(tmp_path, *args) == 0
+    study = json.loads((tmp_path / "s" / "study.json").read_text())
+    assert study["status"] == "completed"
+    assert [t["status"] for t in study["losses"]["ce"]["trials"]] == ["completed"] * 2
+    assert len(study["losses"]["ce"]["reruns"]) == 1
+
+
+def test_the_launcher_does_not_change_which_study_a_command_is(tmp_path, monkeypatch):
+    from losslab.runner.study.run import plan
+
+    monkeypatch.chdir(tmp_path)
+    local = plan(["loss=ce", "trainer.epochs=2"]).root
+    assert local.parent == Path("studies") and local.name.startswith("ce-")
+    assert plan(["loss=ce", "trainer.epochs=2", "hydra/launcher=local"]).root == local
+    assert plan(["trainer.epochs=2", "loss=ce"]).root == local  # nor the order
+    assert plan(["loss=ce", "trainer.epochs=3"]).root != local

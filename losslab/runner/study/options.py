@@ -135,18 +135,27 @@ class Command:
     spaces: dict[str, Any] = field(default_factory=dict)
 
     def key(self) -> str:
-        """8 hex digits that identify the command (not ``study.dir``): a re-run finds its study."""
+        """8 hex digits that identify the command: a re-run finds its study. Neither
+        ``study.dir`` nor Hydra's own overrides (the launcher and its settings) count, so
+        a study started locally continues on a cluster."""
         text = json.dumps(
             {
                 "losses": self.losses,
                 "study": {k: v for k, v in sorted(self.study.items()) if k != "dir"},
-                "overrides": sorted(self.overrides),
+                "overrides": sorted(o for o in self.overrides if not is_hydra_override(o)),
                 "flags": self.flags,
                 "spaces": self.spaces,
             },
             sort_keys=True,
         )
         return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def is_hydra_override(override: str) -> bool:
+    """Whether ``override`` sets Hydra itself (``hydra/launcher=slurm``,
+    ``hydra.launcher.n_jobs=2``), which no run records among its overrides."""
+    key = override.split("=", 1)[0].lstrip("+~")
+    return key == "hydra" or key.startswith(("hydra.", "hydra/"))
 
 
 def split_list(value: str) -> list[str]:

@@ -16,6 +16,7 @@ from losslab.runner.study.options import (
     Command,
     StudyOptions,
     check_options,
+    is_hydra_override,
     parse_command,
     with_values,
 )
@@ -328,8 +329,10 @@ class Runner:
         self.launched = 0
 
     def expected(self, job: Job) -> list[str]:
-        """The overrides a job's results.json records (the task's, not Hydra's)."""
-        return [*self.plan.common, *job.overrides]
+        """The overrides a job's results.json records: the task's, not Hydra's own
+        (``hydra/launcher=local``, ``hydra.launcher.n_jobs=2`` are not recorded)."""
+        task = [o for o in self.plan.common if not is_hydra_override(o)]
+        return [*task, *job.overrides]
 
     def refresh(self, jobs: list[Job]) -> list[Job]:
         """Read each job's state from its directory; return those still to run."""
