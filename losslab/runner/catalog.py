@@ -35,14 +35,10 @@ class LossEntry:
 
 def _space(token: str) -> str:
     """``q {0.05, 0.7, 0.95}`` for the loss's declared search space; "" without one."""
-    from losslab.runner.study.spaces import load_space
+    from losslab.runner.study.spaces import describe, load_space
 
     space = load_space([LOSS_CONF.parent], "loss", token, "loss")
-    return "; ".join(
-        f"{key} "
-        + (f"[{v.low:g}, {v.high:g}]" if hasattr(v, "low") else "{" + ", ".join(map(str, v)) + "}")
-        for key, v in space.params.items()
-    )
+    return "; ".join(f"{key} {describe(values)}" for key, values in space.params.items())
 
 
 def _first_comment(text: str) -> str:

@@ -134,6 +134,10 @@ class Command:
     #: ``study.space.<key>=<values>``: a space given on the command line (``optimizer.lr``)
     spaces: dict[str, Any] = field(default_factory=dict)
 
+    def given(self) -> set[str]:
+        """The keys the overrides set."""
+        return {override_key(o) for o in self.overrides}
+
     def key(self) -> str:
         """8 hex digits that identify the command: a re-run finds its study. Neither
         ``study.dir`` nor Hydra's own overrides (the launcher and its settings) count, so
@@ -151,10 +155,15 @@ class Command:
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
+def override_key(override: str) -> str:
+    """The key an override sets: ``loss.q`` of ``+loss.q=0.5``."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
 def is_hydra_override(override: str) -> bool:
     """Whether ``override`` sets Hydra itself (``hydra/launcher=slurm``,
     ``hydra.launcher.n_jobs=2``), which no run records among its overrides."""
-    key = override.split("=", 1)[0].lstrip("+~")
+    key = override_key(override)
     return key == "hydra" or key.startswith(("hydra.", "hydra/"))
 
 

@@ -23,13 +23,13 @@ proposes the same trials (:mod:`.search`), so it finds done what was done.
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from losslab.report.comparison import metric_value
 from losslab.report.record import read_record
 from losslab.runner.records import atomic_write_json
 from losslab.runner.study.options import StudyOptions
@@ -73,16 +73,6 @@ class Job:
         return float(timing.get("train_s") or 0.0) + float(timing.get("eval_s") or 0.0)
 
 
-def lookup(record: dict[str, Any] | None, path: str) -> float | None:
-    """The number at dotted ``path`` of ``record``; None when there is none (or NaN)."""
-    value: Any = record
-    for key in path.split("."):
-        value = value.get(key) if isinstance(value, dict) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        return None
-    return float(value)
-
-
 @dataclass
 class Trial:
     """One configuration of one loss: its values and its runs (one per fold)."""
@@ -100,7 +90,7 @@ class Trial:
         return "completed" if states == {"completed"} else "unfinished"
 
     def scores(self, objective: str) -> list[float | None]:
-        return [lookup(job.record, objective) for job in self.jobs]
+        return [metric_value(job.record or {}, objective) for job in self.jobs]
 
     def score(self, objective: str) -> float | None:
         """The objective, averaged over the folds; None unless every run has it."""
@@ -117,6 +107,9 @@ class Trial:
             return f"no {objective} in its results.json"
         return None
 
+    def seconds(self) -> float:
+        return sum(job.seconds() for job in self.jobs)
+
     def to_json(self, objective: str) -> dict[str, Any]:
         return {
             "number": self.number,
@@ -125,7 +118,7 @@ class Trial:
             "score": self.score(objective),
             "fold_scores": self.scores(objective) if len(self.jobs) > 1 else None,
             "error": self.error(objective),
-            "seconds": sum(job.seconds() for job in self.jobs),
+            "seconds": self.seconds(),
             "runs": [job.subdir for job in self.jobs],
         }
 
@@ -155,7 +148,7 @@ class LossStudy:
             "requested": options.trials,
             "completed": sum(t.score(options.objective) is not None for t in self.trials),
             "failed": sum(t.error(options.objective) is not None for t in self.trials),
-            "seconds": sum(t.to_json(options.objective)["seconds"] for t in self.trials),
+            "seconds": sum(t.seconds() for t in self.trials),
             "search": self.search.method,
             "grid_points": self.search.size,
         }
@@ -220,7 +213,7 @@ def study_record(
                     "run_dir": job.subdir,
                     "status": job.status,
                     "error": job.error,
-                    "test_acc": lookup(job.record, "final.test.acc"),
+                    "test_acc": metric_value(job.record or {}, "final.test.acc"),
                 }
                 for job in st.reruns
             ],

@@ -17,6 +17,7 @@ from losslab.runner.study.options import (
     StudyOptions,
     check_options,
     is_hydra_override,
+    override_key,
     parse_command,
     with_values,
 )
@@ -131,8 +132,8 @@ def _check_overrides(command: Command) -> None:
     from losslab.runner.preflight import check_argv
 
     for override in command.overrides:
-        key, value = override.split("=", 1)
-        bare = key.lstrip("+~")
+        value = override.split("=", 1)[1]
+        bare = override_key(override)
         if bare in (
             "hydra/sweeper",
             "hydra.sweep.dir",
@@ -160,7 +161,7 @@ def _preset_losses(cfg: DictConfig) -> list[str]:
 
 def _preset_sweep_problems(cfg: DictConfig, command: Command) -> None:
     params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
-    given = {o.split("=", 1)[0].lstrip("+~") for o in command.overrides}
+    given = command.given()
     swept = [k for k in params if k != "loss" and k not in given]
     if swept:
         raise ConfigError(
@@ -236,7 +237,7 @@ def _loss_study(
             }
         spaces.append(extra)
     lacks.append(lacking)
-    given = {o.split("=", 1)[0].lstrip("+~") for o in command.overrides}
+    given = command.given()
     params: dict[str, Any] = {}
     fixed = []
     for space in spaces:

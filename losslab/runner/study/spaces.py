@@ -84,6 +84,13 @@ class Space:
         }
 
 
+def describe(values: list[Any] | Interval) -> str:
+    """A parameter's values as tables show them: ``{0.05, 0.7, 0.95}``, ``[0.001, 0.3] log``."""
+    if isinstance(values, Interval):
+        return f"[{values.low:g}, {values.high:g}]{' log' if values.log else ''}"
+    return "{" + ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values) + "}"
+
+
 def grid_size(params: dict[str, list[Any] | Interval]) -> int | None:
     """The number of points of the grid of ``params``; None when a range makes it infinite."""
     if any(isinstance(v, Interval) for v in params.values()):
@@ -197,16 +204,6 @@ def load_space(trees: list[Traversable | Path], group: str, option: str, prefix:
     if not isinstance(source, str) or not source.strip():
         raise ConfigError(f"{where}: 'source' must name where the values come from")
     return Space(prefix, option, parse_params(where, data.get("params")), source, str(path))
-
-
-def option_node(trees: list[Traversable | Path], group: str, option: str) -> dict[str, Any]:
-    """The YAML of ``option`` of ``group`` as written (no composition), {} when absent."""
-    for tree in trees:
-        path = tree.joinpath(*group.split("/"), f"{option}.yaml")
-        if path.is_file():
-            data = yaml.safe_load(path.read_text())
-            return data if isinstance(data, dict) else {}
-    return {}
 
 
 def missing_keys(space: Space, node: dict[str, Any]) -> list[str]:

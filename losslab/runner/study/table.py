@@ -7,7 +7,9 @@ from typing import Any
 
 from rich.table import Table
 
-from losslab.runner.study.protocol import RERUNS, lookup, selection_rule
+from losslab.report.comparison import metric_value
+from losslab.runner.study.protocol import RERUNS, selection_rule
+from losslab.runner.study.spaces import describe
 
 
 def _short(value: Any) -> str:
@@ -32,12 +34,7 @@ def _space(st: Any) -> str:
     for space in st.spaces:
         for key, values in space.params.items():
             full = space.full(key)
-            shown = (
-                f"[{values.low:g}, {values.high:g}]{' log' if values.log else ''}"
-                if hasattr(values, "low")
-                else "{" + ", ".join(_short(v) for v in values) + "}"
-            )
-            parts.append(f"{full} {shown}" + (" (fixed)" if full in st.fixed else ""))
+            parts.append(f"{full} {describe(values)}" + (" (fixed)" if full in st.fixed else ""))
     return "; ".join(parts) or "nothing to search"
 
 
@@ -95,7 +92,9 @@ def result_table(plan: Any) -> Table:
         budget = st.budget(options)
         chosen = st.selected(options)
         tests = [
-            v for v in (lookup(j.record, "final.test.acc") for j in st.reruns) if v is not None
+            v
+            for v in (metric_value(j.record or {}, "final.test.acc") for j in st.reruns)
+            if v is not None
         ]
         table.add_row(
             st.loss,
