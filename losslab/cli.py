@@ -23,6 +23,10 @@ commands:
   study     tune every loss with the same budget (grid or seeded TPE, on the
             validation split or k folds), re-run the selected configurations
             with several seeds and compare them (`losslab study --help`)
+  evaluate  evaluate a saved run on its test split (or another data set) without
+            training: metrics, reliability, per-sample predictions
+  runs      list the runs under a directory with their status, choices, epoch
+            and headline metrics
   losses    list every loss: family, parameters, description, reference
 
 options:
@@ -56,6 +60,18 @@ def _study(argv: list[str]) -> int:
     return study_main(argv)
 
 
+def _evaluate(argv: list[str]) -> int:
+    from losslab.runner.evaluate import main as evaluate_main
+
+    return evaluate_main(argv)
+
+
+def _runs(argv: list[str]) -> int:
+    from losslab.report.listing import main as runs_main
+
+    return runs_main(argv)
+
+
 def _compare(argv: list[str]) -> int:
     from losslab.report.compare import main as compare_main
 
@@ -66,6 +82,8 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": _train,
     "compare": _compare,
     "study": _study,
+    "evaluate": _evaluate,
+    "runs": _runs,
     "losses": _losses,
 }
 

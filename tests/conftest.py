@@ -67,3 +67,10 @@ def strip_times(obj):
 @pytest.fixture(autouse=True)
 def _no_hydra_full_error(monkeypatch):
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_terminal_width(monkeypatch):
+    """Tables are laid out for the width in ``COLUMNS`` when it is set: the tests that
+    read whole tables must not depend on the shell that runs them."""
+    monkeypatch.delenv("COLUMNS", raising=False)

@@ -12,13 +12,17 @@ The interface (duck-typed, see :class:`NullLogger`):
 - ``finish(results, run_dir)``: once, after ``results.json`` and the plots are
   written, also for failed runs.
 
+Options: ``none`` (:class:`NullLogger`), ``csv`` (:class:`CsvLogger`:
+``RUN_DIR/metrics.csv``) and ``wandb`` (:class:`WandbLogger`).
+
 Run values: a logger that needs ``sweep_dir`` (the multirun sweep directory,
 None for a single run) takes it as a constructor argument and names it in the
 class attribute ``run_values = ("sweep_dir",)``; the runner passes exactly the
 declared run values as keyword arguments.
 """
 
+from losslab.loggers.csv import CsvLogger
 from losslab.loggers.none import NullLogger, summary_of
 from losslab.loggers.wandb import WANDB_MODES, WandbLogger
 
-__all__ = ["WANDB_MODES", "NullLogger", "WandbLogger", "summary_of"]
+__all__ = ["WANDB_MODES", "CsvLogger", "NullLogger", "WandbLogger", "summary_of"]

@@ -20,7 +20,8 @@ class WandbLogger:
 
     Offline runs need no account: they are written under
     ``<dir>/wandb/offline-run-<time>-<id>/`` (``dir`` defaults to the run
-    directory) and can be uploaded later with ``wandb sync <that directory>``.
+    directory) and can be uploaded later with ``wandb sync <that directory>``: the
+    exact command is logged when the run finishes.
     ``mode="online"`` streams to the server and needs a logged-in user
     (``wandb login`` or ``WANDB_API_KEY``).
 
@@ -108,7 +109,7 @@ class WandbLogger:
             # No banners, and no capture of stdout/stderr (the runner's console owns them).
             settings=wandb.Settings(silent=True, console="off"),
         )
-        where = self._run.url if self.mode == "online" else Path(self._run.dir).parent
+        where = self._run.url if self.mode == "online" else offline_run_dir(self._run)
         log.info("wandb %s run %s: %s", self.mode, self._run.id, where)
 
     def log(self, record: dict[str, Any], step: int) -> None:
@@ -134,6 +135,7 @@ class WandbLogger:
         import wandb
 
         run, self._run = self._run, None
+        offline_dir = offline_run_dir(run) if self.mode == "offline" else None
         try:
             run.summary.update(summary_of(results))
             images = {
@@ -144,3 +146,21 @@ class WandbLogger:
                 run.log(images)
         finally:
             run.finish(exit_code=1 if results.get("status") == "failed" else 0)
+        if offline_dir is not None:
+            log.info("wandb offline run saved; to upload it: %s", sync_command(offline_dir))
+
+
+def offline_run_dir(run: Any) -> Path:
+    """The directory of an offline W&B run (``.../wandb/offline-run-<time>-<id>``).
+
+    ``run.dir`` is its ``files/`` subdirectory; the run directory is what
+    ``wandb sync`` takes.
+    """
+    return Path(run.dir).resolve().parent
+
+
+def sync_command(offline_dir: str | os.PathLike[str]) -> str:
+    """``wandb sync <offline_dir>``, quoted for a POSIX shell."""
+    import shlex
+
+    return f"wandb sync {shlex.quote(str(offline_dir))}"

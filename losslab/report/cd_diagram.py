@@ -2,8 +2,9 @@
 
 A horizontal rank axis from 1 to k, each treatment's name on a line that runs
 to its average rank (the better half of the treatments on the left, the rest
-on the right), thick bars joining the groups of treatments whose ranks do not
-differ significantly, and the critical difference drawn above the axis.
+on the right, drawn in the treatment's colour of :mod:`losslab.report.palette`),
+thick bars joining the groups of treatments whose ranks do not differ
+significantly, and the critical difference drawn above the axis.
 
 The figure is a stand-alone :class:`matplotlib.figure.Figure` on the Agg
 canvas (no pyplot, no display); matplotlib is imported inside the drawing
@@ -32,6 +33,8 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from losslab.report.palette import color
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -139,6 +142,7 @@ def cd_diagram(
     cliques: Sequence[Sequence[str]] | None = None,
     title: str = "",
     lower_is_better_rank: bool = True,
+    colored: bool = True,
 ) -> Path:
     """Draw the critical-difference diagram of ``average_ranks``.
 
@@ -156,6 +160,9 @@ def cd_diagram(
             :func:`losslab.report.stats.average_ranks`): the axis runs from 1 on
             the left to k. False: the highest rank is the best and the axis runs
             from k on the left to 1. The better half is on the left either way.
+        colored: draw each name's line, and a dot beside the name, in the
+            treatment's colour (:func:`losslab.report.palette.color`: a loss has
+            the same colour as in the other figures); False: all black.
 
     Returns:
         ``path``.
@@ -246,14 +253,25 @@ def cd_diagram(
 
     # Name lines: down from the rank to the name's row, then out to the side.
     for side, names in (("left", left), ("right", right)):
+        xe = x0 - _ELBOW if side == "left" else x1 + _ELBOW
         for row, name in enumerate(names):
-            xr, yr = x(ranks[name]), first_row_y - row * _ROW
-            xe = x0 - _ELBOW if side == "left" else x1 + _ELBOW
-            ax.plot([xr, xr, xe], [axis_y, yr, yr], **line)
-            xt, ha = (xe - _GAP, "right") if side == "left" else (xe + _GAP, "left")
-            ax.text(xt, yr, label[name], ha=ha, va="center", **text)
+            yr = first_row_y - row * _ROW
+            tint = color(name) if colored else None
+            _draw_name(ax, label[name], x(ranks[name]), xe, axis_y, yr, side, tint, line, text)
 
     return _save(fig, Path(path))
+
+
+def _draw_name(
+    ax, name: str, xr: float, xe: float, axis_y: float, y: float, side: str, tint, line, text
+) -> None:
+    """A name's line from its rank on the axis down to its row and out; a dot in ``tint``."""
+    style = {**line, "color": tint} if tint else line
+    ax.plot([xr, xr, xe], [axis_y, y, y], **style)
+    if tint:
+        ax.plot([xe], [y], marker="o", ms=4, color=tint, linestyle="none")
+    xt, ha = (xe - _GAP, "right") if side == "left" else (xe + _GAP, "left")
+    ax.text(xt, y, name, ha=ha, va="center", **text)
 
 
 def _draw_cd(ax, x0: float, end: float, cd: float, y: float, label_y: float, line, text) -> None:

@@ -25,9 +25,10 @@ from losslab.report.comparison import DEFAULT_METRIC_NAMES, compare
 from losslab.report.record import SELECTIONS
 from losslab.report.runs import CompareError
 from losslab.report.tables import (
-    _parse_keys,
+    parse_keys,
     pivot_table,
     problems_table,
+    rich_width,
     summary_table,
     to_latex,
     to_markdown,
@@ -168,10 +169,23 @@ def _parser() -> argparse.ArgumentParser:
         help="write accuracy-vs-ECE, reliability and noise-rate figures",
     )
     parser.add_argument(
+        "--format",
+        default="png",
+        choices=("png", "pdf", "svg"),
+        help="file format of every --plots figure, the critical difference diagram "
+        "included (default: png)",
+    )
+    parser.add_argument(
         "--percent",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="show accuracy and calibration fractions in percent (default: on)",
+    )
+    parser.add_argument(
+        "--wide",
+        action="store_true",
+        help="print every table whole, however wide (default: a table wider than the "
+        "terminal or COLUMNS is cut into parts that repeat the group columns)",
     )
     return parser
 
@@ -198,10 +212,38 @@ def main(argv: list[str]) -> int:
         return 2
 
 
-def _console() -> Any:
+#: Width of the notes beneath the tables in a file or pipe (the tables are whole there).
+FILE_WIDTH = 220
+
+
+def _fitted() -> bool:
+    """Whether tables fit a width: on a terminal, or where COLUMNS names one (as rich reads it)."""
+    import os
+
     from rich.console import Console
 
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 220)
+    return os.environ.get("COLUMNS", "").isdigit() or Console().is_terminal
+
+
+def _console() -> Any:
+    """The terminal's console (COLUMNS wins over its size); FILE_WIDTH columns elsewhere."""
+    from rich.console import Console
+
+    return Console(highlight=False, width=None if _fitted() else FILE_WIDTH)
+
+
+def _print_table(console: Any, table: Any, wide: bool) -> None:
+    """Print ``table`` in parts that fit the console, or whole (``--wide``, a file, a pipe).
+
+    A cell is never cut: the console widens for a table that cannot be cut to fit.
+    """
+    fit = None if wide or not _fitted() else console.width
+    width = console.width
+    console.width = max(width, rich_width(table, fit))
+    try:
+        console.print(to_rich(table, fit))
+    finally:
+        console.width = width
 
 
 def _list_published() -> int:
@@ -217,7 +259,7 @@ def _main(args: argparse.Namespace) -> int:
     if args.published == "list":
         return _list_published()
     metrics = [m for item in (args.metric or []) for m in item.split(",")] or None
-    rows, cols = _parse_keys(args.rows), _parse_keys(args.cols)
+    rows, cols = parse_keys(args.rows), parse_keys(args.cols)
     if not 0.0 < args.alpha < 1.0:
         raise CompareError(f"--alpha {args.alpha} is invalid: must lie strictly between 0 and 1")
     published = None
@@ -235,11 +277,11 @@ def _main(args: argparse.Namespace) -> int:
         correction=args.correction,
         interval=args.ci,
         level=args.level,
-        tuned=_parse_keys(args.tuned) or (),
+        tuned=parse_keys(args.tuned) or (),
     )
     console = _console()
     if not comparison.groups:
-        console.print(to_rich(problems_table(comparison.problems)))
+        _print_table(console, problems_table(comparison.problems), args.wide)
         sys.stderr.write("losslab compare: no completed run to compare\n")
         return 1
     ranks = None
@@ -249,9 +291,9 @@ def _main(args: argparse.Namespace) -> int:
         ranks = rank_report(comparison, posthoc=args.posthoc, alpha=args.alpha)
     tables = _tables(args, comparison, (rows, cols), ranks, published)
     for table in tables:
-        console.print(to_rich(table))
+        _print_table(console, table, args.wide)
     if comparison.problems:
-        console.print(to_rich(problems_table(comparison.problems)))
+        _print_table(console, problems_table(comparison.problems), args.wide)
     try:
         _write_outputs(args, comparison, tables, ranks, console)
     except OSError as exc:
@@ -298,11 +340,12 @@ def _write_outputs(
     if args.plots:
         from losslab.report.figures import write_plots
 
-        written, skipped = write_plots(comparison, args.plots, args.percent)
+        written, skipped = write_plots(comparison, args.plots, args.percent, args.format)
         if ranks is not None:
             from losslab.report.ranking import write_cd_diagram
 
-            written.append(write_cd_diagram(ranks, args.plots / "critical_difference.png"))
+            cd_path = args.plots / f"critical_difference.{args.format}"
+            written.append(write_cd_diagram(ranks, cd_path))
         for path in written:
             console.print(f"wrote {path}", markup=False)
         for note in skipped:

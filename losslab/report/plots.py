@@ -5,6 +5,12 @@ canvas (no pyplot, no global figure registry, no display needed), so they work
 on a headless cluster node and in a process that runs many jobs. matplotlib is
 imported inside the functions: importing this module stays cheap.
 
+A file's format follows its suffix (:data:`FORMATS`: PNG, PDF, SVG), and the
+same figure gives the same bytes on every save. The runner writes PNG into a
+run's ``plots/``; :func:`plot_run` takes ``fmt`` for other uses.
+:func:`draw_reliability` is the one drawing of a reliability diagram, shared
+with the grid of ``losslab compare`` (:mod:`losslab.report.figures`).
+
 Example:
     >>> from pathlib import Path
     >>> bins = {"n_bins": 2, "count": [3, 7], "acc": [0.33, 0.86], "conf": [0.4, 0.8]}
@@ -32,6 +38,12 @@ _DPI = 120
 _SPLIT_STYLE = {"val": {"color": "tab:blue"}, "test": {"color": "tab:orange"}}
 
 
+#: File formats every figure can be written in (``--format``); PNG is the default.
+FORMATS = ("png", "pdf", "svg")
+# Metadata that would otherwise change from one save to the next.
+_METADATA = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}
+
+
 def _figure(**kwargs: Any) -> Figure:
     """A figure on the Agg canvas, outside pyplot's registry of open figures."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -42,10 +54,24 @@ def _figure(**kwargs: Any) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def check_format(fmt: str) -> str:
+    """``fmt`` lower-cased; ValueError unless it is one of :data:`FORMATS`."""
+    out = str(fmt).lower().lstrip(".")
+    if out not in FORMATS:
+        raise ValueError(f"figure format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return out
+
+
+def _save(fig: Figure, path: Path, dpi: int = _DPI) -> Path:
+    """Write ``fig`` in the format of ``path``'s suffix (PNG without one), reproducibly."""
+    from matplotlib import rc_context
+
     path = Path(path)
+    fmt = path.suffix[1:].lower() or "png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=_DPI)
+    # A fixed salt makes the SVG element ids the same on every save.
+    with rc_context({"svg.hashsalt": "losslab-figure"}):
+        fig.savefig(path, format=fmt, dpi=dpi, metadata=_METADATA.get(fmt))
     fig.clear()  # drop the artists now rather than waiting for garbage collection
     return path
 
@@ -108,35 +134,80 @@ def _bin_summary(reliability: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def reliability_diagram(reliability: dict[str, Any], path: Path, title: str = "") -> Path:
-    """Draw a reliability diagram with a confidence histogram beneath it.
+#: Default colour of the accuracy bars when no loss colours them.
+BAR_COLOR = "tab:blue"
+_GAP_STYLE = {"facecolor": "none", "edgecolor": "0.15", "hatch": "////", "linewidth": 0.5}
+_DIAGONAL_STYLE = {"ls": "--", "color": "0.3", "lw": 1.0}
 
-    Top: the accuracy of every non-empty bin of top-label confidence (equal
-    width over [0, 1], right-closed) as a bar, the gap between accuracy and the
-    bin's mean confidence shaded, and the diagonal of perfect calibration; the
-    ECE of the same bins is annotated. Bottom, on the same x axis: the share of
-    samples that falls in each bin, with the overall accuracy and mean
-    confidence marked.
+
+def _bins(reliability: dict[str, Any]) -> tuple[int, list[float], list[float], list[float]]:
+    n_bins = int(reliability["n_bins"])
+    count, acc, conf = (_floats(reliability[k]) for k in ("count", "acc", "conf"))
+    return n_bins, count, acc, conf
+
+
+def bin_shares(reliability: dict[str, Any]) -> list[float]:
+    """The share of the samples in each bin (0 for empty bins; all 0 without samples)."""
+    count = [c if math.isfinite(c) and c > 0 else 0.0 for c in _floats(reliability["count"])]
+    total = sum(count)
+    return [c / total if total > 0 else 0.0 for c in count]
+
+
+def reliability_legend_handles(
+    color: str = BAR_COLOR, bar_label: str = "accuracy of the bin"
+) -> list[Any]:
+    """Legend entries of :func:`draw_reliability`: bars, gap, diagonal and histogram."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    return [
+        Patch(facecolor=color, edgecolor="0.2", linewidth=0.5, label=bar_label),
+        Patch(**_GAP_STYLE, label="gap to the bin's mean confidence"),
+        Line2D([0, 1], [0, 1], **_DIAGONAL_STYLE, label="perfect calibration"),
+        Patch(
+            facecolor=color,
+            alpha=0.55,
+            edgecolor="0.3",
+            linewidth=0.5,
+            label="share of samples in the bin (lower strip)",
+        ),
+    ]
+
+
+def draw_reliability(
+    top: Axes,
+    bottom: Axes,
+    reliability: dict[str, Any],
+    color: str = BAR_COLOR,
+    *,
+    compact: bool = False,
+    hist_max: float | None = None,
+) -> dict[str, float]:
+    """A reliability diagram on ``top`` and its confidence histogram on ``bottom``.
+
+    Top: the accuracy of every non-empty bin as a bar in ``color``, the gap
+    between accuracy and the bin's mean confidence hatched, the diagonal of
+    perfect calibration, and the ECE of the bins annotated. Bottom, on the same
+    x axis: the share of the samples in each bin (``count / N``).
 
     Args:
-        reliability: ``{"n_bins": B, "count": [B], "acc": [B], "conf": [B]}``;
-            ``acc``/``conf`` of empty bins are ignored (they may be 0, NaN or None).
-        path: PNG file to write; parent directories are created.
-        title: figure title (wrapped when long).
+        top: the axes of the diagram.
+        bottom: the axes of the histogram (the x axis should be shared with ``top``).
+        reliability: ``{"n_bins": B, "count": [B], "acc": [B], "conf": [B]}``.
+        color: colour of the bars (the loss's, :func:`losslab.report.palette.color`).
+        compact: small text for a panel of a grid; fewer notes.
+        hist_max: upper limit of the histogram's y axis (shared by a grid), else its own.
 
     Returns:
-        ``path``.
+        :func:`_bin_summary` of the bins.
 
     Raises:
         ValueError: when the bins are malformed (see :func:`_bin_summary`).
     """
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     summary = _bin_summary(reliability)
-    n_bins = int(reliability["n_bins"])
-    count = _floats(reliability["count"])
-    acc = _floats(reliability["acc"])
-    conf = _floats(reliability["conf"])
+    n_bins, count, acc, conf = _bins(reliability)
     width = 1.0 / n_bins
     centers = [(i + 0.5) * width for i in range(n_bins)]
     filled = [
@@ -144,42 +215,38 @@ def reliability_diagram(reliability: dict[str, Any], path: Path, title: str = ""
         for i in range(n_bins)
         if count[i] > 0 and math.isfinite(acc[i]) and math.isfinite(conf[i])
     ]
-
-    fig = _figure(figsize=(5.2, 6.4), layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    xs = [centers[i] for i in filled]
     top.bar(
-        [centers[i] for i in filled],
+        xs,
         [acc[i] for i in filled],
         width=width,
-        color="tab:blue",
-        edgecolor="navy",
-        linewidth=0.6,
+        color=color,
+        edgecolor="0.2",
+        linewidth=0.5,
+        alpha=0.9,
         label="accuracy",
     )
     top.bar(
-        [centers[i] for i in filled],
+        xs,
         [conf[i] - acc[i] for i in filled],
         bottom=[acc[i] for i in filled],
         width=width,
-        color="tab:red",
-        alpha=0.3,
-        edgecolor="tab:red",
-        hatch="//",
-        linewidth=0.6,
+        **_GAP_STYLE,
         label="gap to confidence",
     )
-    top.plot([0, 1], [0, 1], ls="--", color="0.3", lw=1, label="perfect calibration")
-    top.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy")
-    top.legend(loc="upper left", fontsize="small")
-    if summary["n"] > 0:
+    top.plot([0, 1], [0, 1], **_DIAGONAL_STYLE, label="perfect calibration")
+    top.set(xlim=(0, 1), ylim=(0, 1))
+    if summary["n"] <= 0:
+        note = "no samples"
+    elif compact:
+        note = f"ECE {100 * summary['ece']:.2f}%\nn = {summary['n']:,.0f}"
+    else:
         note = (
             f"ECE {100 * summary['ece']:.2f}%\n"
             f"accuracy {100 * summary['acc']:.1f}%\n"
             f"confidence {100 * summary['conf']:.1f}%\n"
             f"n = {summary['n']:,.0f}, {n_bins} bins"
         )
-    else:
-        note = "no samples"
     top.text(
         0.97,
         0.03,
@@ -187,20 +254,79 @@ def reliability_diagram(reliability: dict[str, Any], path: Path, title: str = ""
         transform=top.transAxes,
         ha="right",
         va="bottom",
-        fontsize="small",
+        fontsize="x-small" if compact else "small",
         bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"},
     )
 
-    total = sum(c for c in count if c > 0)
-    shares = [c / total if total > 0 and c > 0 else 0.0 for c in count]
-    bottom.bar(centers, shares, width=width, color="0.55", edgecolor="0.3", linewidth=0.6)
-    if summary["n"] > 0:
-        bottom.axvline(summary["acc"], color="tab:blue", ls="-", lw=1.2, label="accuracy")
-        bottom.axvline(summary["conf"], color="tab:red", ls="--", lw=1.2, label="avg. confidence")
-        bottom.legend(loc="upper left", fontsize="x-small")
-    bottom.set(xlim=(0, 1), xlabel="confidence (top label)", ylabel="share of samples")
-    bottom.set_ylim(0, max(max(shares, default=0.0) * 1.15, 0.05))
+    shares = bin_shares(reliability)
+    bottom.bar(
+        centers,
+        shares,
+        width=width,
+        color=color,
+        alpha=0.55,
+        edgecolor="0.3",
+        linewidth=0.5,
+        label="share of samples",
+    )
+    top_share = hist_max if hist_max is not None else max(shares, default=0.0)
+    bottom.set_xlim(0, 1)
+    bottom.set_ylim(0, max(top_share * 1.15, 0.05))
     bottom.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    if compact:
+        bottom.yaxis.set_major_locator(MaxNLocator(nbins=2, min_n_ticks=1))
+        bottom.tick_params(labelsize="x-small")
+        top.tick_params(labelsize="x-small")
+    return summary
+
+
+def reliability_diagram(
+    reliability: dict[str, Any], path: Path, title: str = "", color: str = BAR_COLOR
+) -> Path:
+    """Draw a reliability diagram with a confidence histogram beneath it.
+
+    Top: the accuracy of every non-empty bin of top-label confidence (equal
+    width over [0, 1], right-closed) as a bar, the gap between accuracy and the
+    bin's mean confidence hatched, and the diagonal of perfect calibration; the
+    ECE of the same bins is annotated. Bottom, on the same x axis: the share of
+    samples that falls in each bin, with the overall accuracy and mean
+    confidence marked.
+
+    Args:
+        reliability: ``{"n_bins": B, "count": [B], "acc": [B], "conf": [B]}``;
+            ``acc``/``conf`` of empty bins are ignored (they may be 0, NaN or None).
+        path: file to write, in the format of its suffix (``.png``, ``.pdf``,
+            ``.svg``); parent directories are created.
+        title: figure title (wrapped when long).
+        color: colour of the bars (e.g. the loss's, :func:`losslab.report.palette.color`).
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: when the bins are malformed (see :func:`_bin_summary`).
+    """
+    _bin_summary(reliability)  # malformed bins fail before a figure is made
+    fig = _figure(figsize=(5.2, 6.4), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    summary = draw_reliability(top, bottom, reliability, color)
+    top.set_ylabel("accuracy")
+    handles = reliability_legend_handles(color)
+    if summary["n"] > 0:
+        from matplotlib.lines import Line2D
+
+        overall = {"color": "0.1", "lw": 1.2}
+        bottom.axvline(summary["acc"], ls="-", **overall)
+        bottom.axvline(summary["conf"], ls="--", **overall)
+        handles += [
+            Line2D([], [], ls="-", **overall, label="accuracy (lower strip)"),
+            Line2D([], [], ls="--", **overall, label="mean confidence (lower strip)"),
+        ]
+    # One legend above the axes: inside either, it would hide bars (an under-confident
+    # model's, or the histogram's).
+    top.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.01), ncols=2,
+               fontsize="x-small", frameon=False)  # fmt: skip
+    bottom.set(xlabel="confidence (top label)", ylabel="share of samples")
     if title:
         fig.suptitle(_wrap(title, 60), fontsize="medium")
     return _save(fig, path)
@@ -282,7 +408,8 @@ def training_curves(records: list[dict[str, Any]], path: Path, title: str = "") 
 
     Args:
         records: the per-epoch records of ``metrics.jsonl`` (``epoch`` keys the x axis).
-        path: PNG file to write; parent directories are created.
+        path: file to write, in the format of its suffix (``.png``, ``.pdf``,
+            ``.svg``); parent directories are created.
         title: figure title (wrapped when long).
 
     Returns:
@@ -318,7 +445,12 @@ def training_curves(records: list[dict[str, Any]], path: Path, title: str = "") 
 
 
 def plot_run(
-    run_dir: Path, records: list[dict[str, Any]], reliability: dict[str, Any] | None, title: str
+    run_dir: Path,
+    records: list[dict[str, Any]],
+    reliability: dict[str, Any] | None,
+    title: str,
+    fmt: str = "png",
+    color: str = BAR_COLOR,
 ) -> list[Path]:
     """Write a run's figures under ``run_dir/plots/``.
 
@@ -327,15 +459,23 @@ def plot_run(
         records: the per-epoch records.
         reliability: the test reliability bins of the last evaluation, or None.
         title: shown on both figures (e.g. the run's overrides).
+        fmt: file format, one of :data:`FORMATS`; the runner keeps PNG, the
+            format the run directory contract names.
+        color: colour of the reliability bars (the loss's, :mod:`losslab.report.palette`).
 
     Returns:
-        The written paths: ``plots/reliability.png`` (when ``reliability`` is
-        given) and ``plots/curves.png``.
+        The written paths: ``plots/reliability.<fmt>`` (when ``reliability`` is
+        given) and ``plots/curves.<fmt>``.
+
+    Raises:
+        ValueError: an unknown ``fmt``, or malformed reliability bins.
     """
+    fmt = check_format(fmt)
     out = Path(run_dir) / PLOTS_DIR
     written = []
     if reliability is not None:
         rel_title = f"{title} (test)" if title else "test"
-        written.append(reliability_diagram(reliability, out / RELIABILITY_PNG, rel_title))
-    written.append(training_curves(records, out / CURVES_PNG, title))
+        path = (out / RELIABILITY_PNG).with_suffix(f".{fmt}")
+        written.append(reliability_diagram(reliability, path, rel_title, color))
+    written.append(training_curves(records, (out / CURVES_PNG).with_suffix(f".{fmt}"), title))
     return written

@@ -44,6 +44,7 @@ NOT_RESULTS = (
     "dataset.download",
     "dataset.loader",
     "dataset.memory_limit_mb",
+    "eval.save_predictions",  # writes the test logits beside the results; changes none
 )
 
 #: The selection rules of a record, in the order tables list them.
@@ -234,7 +235,7 @@ def _timing_problem(record: dict[str, Any]) -> str | None:
     for name in RECORD_TIMES:
         value = timing.get(name)
         if value is not None and parse_timestamp(value) is None:
-            shown = f"'{_shorten(value, 40)}'" if isinstance(value, str) else _kind(value)
+            shown = f"'{shorten(value, 40)}'" if isinstance(value, str) else _kind(value)
             return f"timing.{name} is {shown}, not an ISO 8601 timestamp"
     for name in RECORD_DURATIONS:
         value = timing.get(name)
@@ -304,7 +305,7 @@ def _is_choice(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def _shorten(text: str, width: int) -> str:
+def shorten(text: str, width: int) -> str:
     line = " ".join(text.split())
     return line if len(line) <= width else line[: width - 1] + "…"
 
@@ -410,29 +411,60 @@ def _as_written_before(config: dict[str, Any]) -> dict[str, Any] | None:
     return plain if changed else None
 
 
-#: Sections that later versions added to every config, with the value that means "as
-#: before": a config holding exactly that is the run that earlier versions composed
-#: without the section.
-_ADDED_SECTIONS = {"cv": {"folds": None, "fold": 0}}
+#: Keys that later versions added to every config, with the value that means "as
+#: before", in the order they were added (one entry per version): a config holding
+#: exactly those values is the run that earlier versions composed without the keys.
+_ADDED_SECTIONS: tuple[dict[str, Any], ...] = (
+    {"cv": {"folds": None, "fold": 0}},
+    {
+        "trainer.early_stopping": {
+            "patience": None,
+            "metric": "val/acc",
+            "mode": None,
+            "min_delta": 0.0,
+        },
+        "eval.save_predictions": False,
+    },
+)
 
 
-def _without_added_sections(config: dict[str, Any]) -> dict[str, Any] | None:
-    """``config`` without the :data:`_ADDED_SECTIONS` that hold their neutral value, None
-    when it has none of them."""
-    drop = [k for k, neutral in _ADDED_SECTIONS.items() if config.get(k) == neutral]
-    if not drop:
+def _without(config: dict[str, Any], dotted: str, neutral: Any) -> dict[str, Any] | None:
+    """``config`` without the key ``dotted`` when it holds ``neutral``; None otherwise."""
+    *parents, last = dotted.split(".")
+    node: Any = config
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or last not in node or node[last] != neutral:
         return None
-    return {k: v for k, v in config.items() if k not in drop}
+    plain = json.loads(json.dumps(config, default=str))
+    node = plain
+    for part in parents:
+        node = node[part]
+    del node[last]
+    return plain
+
+
+def _without_added_sections(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """``config`` as each earlier version composed it: without the keys of the newest
+    version in :data:`_ADDED_SECTIONS`, then of the one before too, and so on, as long
+    as they hold their neutral values."""
+    older: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = config
+    for added in reversed(_ADDED_SECTIONS):
+        for dotted, neutral in added.items():
+            if current is not None:
+                current = _without(current, dotted, neutral)
+        if current is None:
+            break
+        older.append(current)
+    return older
 
 
 def fingerprints(config: dict[str, Any]) -> set[str]:
     """The fingerprint of ``config``, and those records written by earlier versions hold
     (another :data:`NOT_RESULTS`, the config as they composed it, without the sections
     added since)."""
-    variants = [config]
-    older = _without_added_sections(config)
-    if older is not None:
-        variants.append(older)
+    variants = [config, *_without_added_sections(config)]
     for variant in list(variants):
         before = _as_written_before(variant)
         if before is not None:

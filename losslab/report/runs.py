@@ -105,12 +105,12 @@ def parse_overrides(overrides: Iterable[Any]) -> dict[str, str]:
     return out
 
 
-def _natural_key(path: Path) -> list[Any]:
+def natural_key(path: Path) -> list[Any]:
     """Sort ``.../2/...`` before ``.../10/...``."""
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(path))]
 
 
-def _walk(paths: Sequence[str | Path]) -> tuple[dict[Path, Path], dict[Path, Path]]:
+def walk_runs(paths: Sequence[str | Path]) -> tuple[dict[Path, Path], dict[Path, Path]]:
     """The ``results.json`` files below ``paths``, and the run directories without one,
     each keyed by its resolved path (a run reached twice counts once)."""
     files: dict[Path, Path] = {}
@@ -151,7 +151,7 @@ def find_runs(paths: Sequence[str | Path]) -> Runs:
     Raises:
         CompareError: when a path does not exist or no ``results.json`` is found.
     """
-    files, unfinished = _walk(paths)
+    files, unfinished = walk_runs(paths)
     if not files:
         where = ", ".join(str(p) for p in paths)
         extra = (
@@ -181,8 +181,8 @@ def find_runs(paths: Sequence[str | Path]) -> Runs:
         runs.append(run_of(path, record))
     runs, duplicates = _drop_duplicates(runs)
     problems += duplicates
-    runs.sort(key=lambda r: _natural_key(r.path))
-    problems.sort(key=lambda p: _natural_key(p.path))
+    runs.sort(key=lambda r: natural_key(r.path))
+    problems.sort(key=lambda p: natural_key(p.path))
     notes = []
     legacy = sum(not r.recorded_choices for r in runs)
     if legacy:

@@ -24,7 +24,7 @@ from losslab.report.comparison import (
     is_percent,
     sort_key,
 )
-from losslab.report.record import SELECTION_WORDS, Problem, _shorten
+from losslab.report.record import SELECTION_WORDS, Problem, shorten
 from losslab.report.runs import MISSING, CompareError
 
 
@@ -52,6 +52,17 @@ class TableData:
     right: list[bool]
     notes: list[str] = field(default_factory=list)
     sections: list[int] = field(default_factory=list)  # rows that start a new block
+    #: leading columns that identify a row, repeated in every part of a table cut to
+    #: fit a terminal; ``None``: the leading left-justified ones (at least one)
+    keys: int | None = None
+
+    @property
+    def key_columns(self) -> int:
+        """How many leading columns identify a row."""
+        if self.keys is not None:
+            return self.keys
+        n = next((i for i, r in enumerate(self.right) if r), len(self.right))
+        return max(1, n)
 
 
 def _fmt(x: float | None, metric: str, percent: bool, signed: bool = False) -> str:
@@ -213,7 +224,8 @@ def summary_table(comparison: Comparison, percent: bool = True) -> TableData:
     if comparison.baseline:
         notes.append(_p_note(comparison))
     notes += _common_notes(comparison, metrics, percent)
-    return TableData(title, headers, rows, right, [n for n in notes if n], sections)
+    keys = 2 + max(1, len(columns))  # rank, the group columns, n
+    return TableData(title, headers, rows, right, [n for n in notes if n], sections, keys)
 
 
 def _common_notes(comparison: Comparison, metrics: Sequence[str], percent: bool) -> list[str]:
@@ -242,7 +254,7 @@ def _direction_words(metric: str) -> str:
     return {1: "higher is better", -1: "lower is better", 0: "descending"}[direction(metric)]
 
 
-def _parse_keys(text: str | None) -> list[str]:
+def parse_keys(text: str | None) -> list[str]:
     return [k.strip() for k in (text or "").split(",") if k.strip()]
 
 
@@ -332,30 +344,74 @@ def pivot_table(
 
 def problems_table(problems: Sequence[Problem]) -> TableData:
     """The runs left out: path, status and error."""
-    rows = [[Cell(str(p.path)), Cell(p.status), Cell(_shorten(p.error, 160))] for p in problems]
+    rows = [[Cell(str(p.path)), Cell(p.status), Cell(shorten(p.error, 160))] for p in problems]
     return TableData(
-        f"{len(problems)} runs not included", ["path", "status", "error"], rows, [False] * 3
+        f"{len(problems)} runs not included",
+        ["path", "status", "error"],
+        rows,
+        [False] * 3,
+        keys=1,
     )
 
 
-def to_rich(table: TableData) -> Any:
-    """The table as a rich renderable: best cells in bold green, the notes beneath."""
+def _parts(table: TableData, width: int | None) -> list[Any]:
+    from losslab.report.layout import layout
+
+    rows = [[c.plain for c in row] for row in table.rows]
+    return layout(table.headers, rows, table.right, table.key_columns, width)
+
+
+def rich_width(table: TableData, width: int | None = None) -> int:
+    """The widest table line :func:`to_rich` draws for ``width`` (more than ``width``
+    only where the key columns and one other do not fit in it)."""
+    from losslab.report.layout import drawn_width
+
+    return max(drawn_width(part.widths) for part in _parts(table, width))
+
+
+def to_rich(table: TableData, width: int | None = None) -> Any:
+    """The table as a rich renderable: best cells in bold green, the notes beneath.
+
+    Args:
+        table: the table.
+        width: the columns to fit: a wider table is drawn as part tables, each with
+            the row-identifying columns and as many others as fit
+            (:mod:`losslab.report.layout`); no cell is ever cut. ``None``: one
+            table, every cell on one line (print it on a console at least
+            :func:`rich_width` wide).
+
+    Returns:
+        A rich renderable: the part tables, then the notes.
+    """
     from rich.console import Group as Stack
     from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
-    out = Table(title=escape(table.title))
-    for header, right in zip(table.headers, table.right, strict=True):
-        out.add_column(Text(header), justify="right" if right else "left")
-    for i, row in enumerate(table.rows):
-        out.add_row(
-            *(Text(c.plain, style="bold green" if c.best else "") for c in row),
-            end_section=i + 1 in table.sections,
-        )
-    if not table.notes:
-        return out
-    return Stack(out, Text("\n".join(table.notes), style="dim"))
+    parts = _parts(table, width)
+    drawn = []
+    for n, part in enumerate(parts, 1):
+        title = table.title if len(parts) == 1 else f"{table.title} (part {n} of {len(parts)})"
+        out = Table(title=escape(title))
+        for i, w in zip(part.columns, part.widths, strict=True):
+            out.add_column(
+                Text(table.headers[i]),
+                justify="right" if table.right[i] else "left",
+                width=w,
+                overflow="fold",
+            )
+        for r, row in enumerate(table.rows):
+            out.add_row(
+                *(
+                    Text(row[i].plain, style="bold green" if row[i].best else "")
+                    for i in part.columns
+                ),
+                end_section=r + 1 in table.sections,
+            )
+        drawn.append(out)
+    if table.notes:
+        drawn.append(Text("\n".join(table.notes), style="dim"))
+    return drawn[0] if len(drawn) == 1 else Stack(*drawn)
 
 
 def to_markdown(table: TableData) -> str:

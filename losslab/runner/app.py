@@ -19,6 +19,7 @@ lifecycle (admit, skip, train, record, interrupt).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shlex
@@ -42,6 +43,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from losslab.report.record import fingerprint, fingerprints, record_fingerprints
 from losslab.runner import rundir
+from losslab.runner.preflight import override_key
 from losslab.runner.records import CHECKPOINT, METRICS, RESULTS, atomic_write_json, versions
 from losslab.runner.settings import ConfigError
 from losslab.runner.sweep import read_summary
@@ -137,10 +139,17 @@ def run(cfg: DictConfig, outcomes: list[dict] | None = None) -> RunResult:
     try:
         if admitted.get("skip"):
             return _skip(job, admitted["skip"], lock)
+        _share_cpu_threads(hc)
+        try:  # a bad config writes nothing: its run directory is not made (or left as it was)
+            built = _build(cfg, ctx, job.sweep_dir, with_logger=True)
+        except ConfigError as exc:
+            lock.discard()
+            _remove_if_new(job.run_dir)
+            return job.refused(str(exc), invalid=True)
         rundir.remove_stale_tmp(job.run_dir)
         rundir.write_hydra_record(job.run_dir, cfg, hc, job.overrides)
         with _run_log(job.run_dir):
-            return _run_admitted(cfg, hc, job, admitted.get("checkpoint"))
+            return _run_admitted(cfg, hc, job, admitted.get("checkpoint"), built)
     finally:
         lock.release()
 
@@ -157,6 +166,20 @@ class _Job:
     job_num: int | None = None
     #: Where the job's outcome goes in this process (the caller's list).
     outcomes: list[dict] = field(default_factory=list)
+
+    @property
+    def label(self) -> str | None:
+        """``job N`` for a job of a multirun, whose lines interleave with the others'."""
+        return (
+            f"job {self.job_num}"
+            if self.sweep_dir is not None and self.job_num is not None
+            else None
+        )
+
+    @property
+    def tag(self) -> str:
+        """What starts the job's own lines: ``[job N] `` in a multirun, else nothing."""
+        return f"[{self.label}] " if self.label else ""
 
     def outcome(self, status: str, error: str | None = None, **extra: Any) -> None:
         """Report what became of the job: to the caller's list, and in a sweep to the
@@ -176,11 +199,13 @@ class _Job:
 
             record_outcome(self.sweep_dir, self.job_num, entry)
 
-    def refused(self, reason: str) -> RunResult:
-        """Report a refusal; nothing was written."""
-        sys.stderr.write(f"losslab train: refused: {reason}\n")
+    def refused(self, reason: str, *, invalid: bool = False) -> RunResult:
+        """Report a refusal; nothing was written. ``invalid``: the config has a bad value."""
+        sys.stderr.write(
+            f"losslab train: {reason}\n" if invalid else f"losslab train: refused: {reason}\n"
+        )
         sys.stderr.flush()
-        self.outcome("refused", reason)
+        self.outcome("refused", reason, **({"invalid": True} if invalid else {}))
         record = {
             "status": "refused",
             "error": reason,
@@ -188,6 +213,26 @@ class _Job:
             "overrides": self.overrides,
         }
         return RunResult(record, self.objective)
+
+
+#: When this module was imported: before Hydra made the job's directory, in every
+#: process that runs a job (here, a joblib worker, a SLURM job).
+_IMPORTED_AT = time.time()
+
+
+def _remove_if_new(run_dir: Path) -> None:
+    """Remove ``run_dir`` and its parents up to the working directory when they are
+    empty and were made after this process started (by Hydra, for this job)."""
+    stop = Path.cwd().resolve()
+    folder = run_dir.resolve()
+    while folder != stop and stop in folder.parents:
+        try:
+            if any(folder.iterdir()) or folder.stat().st_mtime < _IMPORTED_AT:
+                return
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
 
 
 def _output_dir(hc: Any) -> str:
@@ -295,12 +340,13 @@ def _rebuild(job: _Job, record: dict) -> None:
     log.info("rebuilt %s from %s", ", ".join(missing), CHECKPOINT)
 
 
-def _run_admitted(cfg: DictConfig, hc: Any, job: _Job, checkpoint: dict | None) -> RunResult:
+def _run_admitted(
+    cfg: DictConfig, hc: Any, job: _Job, checkpoint: dict | None, built: Any
+) -> RunResult:
     """Train an admitted job; record its outcome in results.json whatever happens."""
     from losslab.runner.console import results_table, stdout_console
 
     run_dir = job.run_dir
-    _share_cpu_threads(hc)
     console = stdout_console()
     _use_rich_logging(console)
     started = time.time()
@@ -317,7 +363,9 @@ def _run_admitted(cfg: DictConfig, hc: Any, job: _Job, checkpoint: dict | None) 
         results["versions"] = versions()
         results["config"] = _resolved(cfg)
         results["fingerprint"] = fingerprint(results["config"])
-        _train(cfg, run_dir, results, console, state, checkpoint=checkpoint)
+        _train(
+            cfg, run_dir, results, console, state, checkpoint=checkpoint, built=built, job=job.label
+        )
         results["status"] = "completed"
     except (KeyboardInterrupt, Terminated) as exc:
         name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else signal.Signals(exc.signum).name
@@ -339,6 +387,7 @@ def _run_admitted(cfg: DictConfig, hc: Any, job: _Job, checkpoint: dict | None) 
     except ConfigError as exc:
         results.update(status="failed", error=str(exc))
         log.error("config error: %s", exc)
+        sys.stderr.write(f"losslab train: {exc}\n")
     except Exception as exc:  # recorded, not raised: a sweep goes on
         results.update(
             status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
@@ -357,8 +406,8 @@ def _run_admitted(cfg: DictConfig, hc: Any, job: _Job, checkpoint: dict | None) 
         shown = " ".join(
             f"{k} {test[k]:.4f}" for k in ("acc", "ece", "nll") if test.get(k) is not None
         )
-        log.info("completed: test %s", shown)
-    console.print(f"run directory: {run_dir}", soft_wrap=True, markup=False)
+        log.info("%scompleted: test %s", job.tag, shown)
+    console.print(f"{job.tag}run directory: {run_dir}", soft_wrap=True, markup=False)
     job.outcome(results["status"], results.get("error"))
     return RunResult(results, job.objective)
 
@@ -463,10 +512,12 @@ def _after(results: dict, run_dir: Path, state: _RunState) -> None:
 
 def _plots(results: dict, run_dir: Path, history: Any) -> None:
     try:
+        from losslab.report.palette import color
         from losslab.report.plots import plot_run
 
         title = " ".join(results.get("overrides") or []) or "defaults"
-        plot_run(run_dir, history.records, history.reliability, title)
+        loss = (results.get("choices") or {}).get("loss") or "ce"
+        plot_run(run_dir, history.records, history.reliability, title, color=color(str(loss)))
     except Exception as exc:
         log.warning("plots not written: %s: %s", type(exc).__name__, exc)
 
@@ -493,6 +544,21 @@ def _finish(results: dict, run_dir: Path, started: float) -> bool:
     return True
 
 
+def _build(cfg: DictConfig, ctx: Any, sweep_dir: str | None, *, with_logger: bool) -> Any:
+    """Check the run's values and build its parts (:func:`~losslab.runner.build.build_run`);
+    a bad value is a :class:`ConfigError`, raised before any data is loaded."""
+    from losslab.runner.build import build_run
+    from losslab.runner.settings import validate
+
+    return build_run(
+        cfg,
+        validate(cfg),
+        local_rank=ctx.local_rank if ctx.enabled else None,
+        sweep_dir=sweep_dir,
+        with_logger=with_logger,
+    )
+
+
 def _train(
     cfg: DictConfig,
     run_dir: Path,
@@ -502,24 +568,19 @@ def _train(
     ctx: Any = None,
     *,
     checkpoint: dict | None = None,
+    built: Any = None,
+    job: str | None = None,
 ) -> None:
-    """Build the run (:func:`~losslab.runner.build.build_run`) and train it, from
-    ``checkpoint`` when given; ``console`` None means a rank > 0 that writes nothing."""
+    """Train the run ``built`` (:func:`_build` when None), from ``checkpoint`` when
+    given; ``console`` None means a rank > 0 that writes nothing. ``job`` names the
+    job on its epoch lines (a multirun's job number)."""
     from losslab.runner import distributed
-    from losslab.runner.build import build_run
     from losslab.runner.console import make_reporter
     from losslab.runner.loop import fit
-    from losslab.runner.settings import validate
 
     ctx = ctx or distributed.from_env()
-    settings = validate(cfg)  # bad values fail here, before any data is loaded
-    built = build_run(
-        cfg,
-        settings,
-        local_rank=ctx.local_rank if ctx.enabled else None,
-        sweep_dir=state.sweep_dir,
-        with_logger=console is not None,
-    )
+    if built is None:
+        built = _build(cfg, ctx, state.sweep_dir, with_logger=console is not None)
 
     def train(reporter: Any) -> Any:
         return fit(
@@ -534,6 +595,7 @@ def _train(
             logger=built.logger,
             mixing=built.mixing,
             ctx=ctx,
+            save_predictions=built.save_predictions,
         )
 
     if console is None:
@@ -566,12 +628,15 @@ def _train(
     )
     logger.start(results["config"], run_dir)
     state.logger = logger
-    history = state.history = train(make_reporter(console))
+    history = state.history = train(make_reporter(console, job=job))
     results["final"] = history.final
     results["best"] = history.best
     results["best_clean_val"] = history.best_clean_val
     results["oracle"] = history.oracle
     results["reliability"] = history.reliability
+    results["early_stopping"] = history.early_stopping  # null: it did not stop the run
+    if history.predictions:
+        results["predictions"] = history.predictions
     epochs = history.records
     results["timing"]["train_s"] = sum(r["time/train_s"] for r in epochs)
     results["timing"]["eval_s"] = sum(r["time/eval_s"] for r in epochs)
@@ -650,7 +715,7 @@ def _job_argv(argv: list[str], scratch: str | None, summary: Path) -> list[str]:
     if scratch is None:
         return argv
     return [  # torchrun rank > 0: Hydra's own files go nowhere visible
-        *(a for a in argv if _override_key(a) not in ("hydra.run.dir", "hydra.sweep.dir")),
+        *(a for a in argv if override_key(a) not in ("hydra.run.dir", "hydra.sweep.dir")),
         f"hydra.run.dir={scratch}",
         f"hydra.sweep.dir={scratch}",
         "hydra.output_subdir=null",
@@ -658,6 +723,37 @@ def _job_argv(argv: list[str], scratch: str | None, summary: Path) -> list[str]:
         "hydra/hydra_logging=disabled",
         "hydra.callbacks={}",
     ]
+
+
+def _asks_version(argv: list[str]) -> bool:
+    """Whether ``argv`` asks for the version (``--version`` as a flag, not a value)."""
+    from losslab.runner.preflight import args_parser
+
+    try:
+        return bool(args_parser(quiet=True).parse_args(argv).version)
+    except ValueError:
+        return False
+
+
+def _as_job_list(argv: list[str], jobs: list[list[str]], path: Path) -> list[str]:
+    """``argv`` with its sweep written out as ``jobs`` (each with its own overrides), in
+    the file ``path``, launched by the job list sweeper in place of Hydra's basic one."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from losslab.runner.preflight import args_parser
+
+    args = args_parser(quiet=True).parse_args(argv)
+    path.write_text(json.dumps(jobs))
+    given = args.overrides
+    task = {
+        line
+        for line, o in zip(given, OverridesParser.create().parse_overrides(given), strict=True)
+        if not (o.is_hydra_override() or o.key_or_group.startswith("hydra"))
+    }
+    at = _block_start(argv, given)  # the overrides stay one block, as argparse needs
+    kept = [a for a in given if a not in task]
+    listed = ["hydra/sweeper=jobs", f"hydra.sweeper.jobs={quote_value(str(path))}"]
+    return [*argv[:at], *kept, *listed, *argv[at + len(given) :]]
 
 
 def _block_start(argv: list[str], overrides: list[str]) -> int:
@@ -685,9 +781,11 @@ def _exit_code(outcomes: list[dict], summary: Any) -> int:
     too); the outcomes of this process's jobs count beside it.
     """
     not_ok = {"failed", "refused", "interrupted"}
-    bad = any(o["status"] in not_ok for o in outcomes)
+    bad = [o for o in outcomes if o["status"] in not_ok]
     if summary is not None:
         return 0 if summary.ok and not bad else 1
+    if bad and all(o.get("invalid") for o in bad):
+        return 2  # a bad value in the config, as the checks before any job report it
     return 1 if bad else 0
 
 
@@ -698,21 +796,28 @@ def launch(argv: list[str]) -> int:
     overrides, into that directory): it continues from the last checkpoint.
     """
     from losslab.runner.help import print_help
-    from losslab.runner.preflight import check_argv
+    from losslab.runner.preflight import check
 
+    if _asks_version(argv):
+        from losslab import __version__
+
+        print(f"losslab {__version__} (Hydra {hydra.__version__})")
+        return 0
     try:
         argv = resume_argv(argv)
     except ConfigError as exc:
         sys.stderr.write(f"losslab train: {exc}\n")
         return 2
-    problem = check_argv(argv)
-    if problem:
-        sys.stderr.write(f"losslab train: {problem}\n")
+    checked = check(argv)
+    if checked.problem:
+        sys.stderr.write(f"losslab train: {checked.problem}\n")
         return 2
-    argv = _cfg_of_multirun(argv)
     outcomes: list[dict] = []  # of the jobs run in this process
     # a multirun's summary comes back through a file of this launch
     summary_file = Path(tempfile.mkdtemp(prefix="losslab-launch-")) / "sweep.json"
+    argv = _cfg_of_multirun(argv)
+    if checked.jobs is not None:  # a key that exists for some of the sweep's options only
+        argv = _as_job_list(argv, checked.jobs, summary_file.parent / "jobs.json")
     scratch = _rank_scratch_dir()
     argv = _job_argv(argv, scratch, summary_file)
     hydra_app = _hydra_app(outcomes)  # this launch's Hydra application
@@ -841,21 +946,13 @@ def resume_argv(argv: list[str]) -> list[str]:
             "(hydra.sweep.dir=DIR): completed jobs are skipped and unfinished ones resume"
         )
     run_dir = Path(given[0].split("=", 1)[1]).expanduser()
-    saved = run_dir / ".hydra" / "overrides.yaml"
-    if not saved.is_file():
-        raise ConfigError(
-            f"resume={run_dir}: not a run directory (no {saved}); "
-            "give the directory that holds the run's results.json and .hydra/"
-        )
     try:
-        loaded = OmegaConf.to_container(OmegaConf.load(saved), resolve=False)
-    except Exception as exc:
-        raise ConfigError(f"resume={run_dir}: {saved} cannot be read: {exc}") from None
-    if not isinstance(loaded, list):
-        raise ConfigError(f"resume={run_dir}: {saved} is damaged (not a list of overrides)")
+        loaded = rundir.saved_overrides(run_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"resume={run_dir}: {exc}") from None
     rest = [a for a in argv if not a.startswith("resume=")]
-    given_keys = {_override_key(a) for a in rest}
-    overrides = [str(o) for o in loaded if _override_key(str(o)) not in given_keys]
+    given_keys = {override_key(a) for a in rest}
+    overrides = [o for o in loaded if override_key(o) not in given_keys]
     return [*overrides, *rest, f"hydra.run.dir={quote_value(str(run_dir))}"]
 
 
@@ -911,7 +1008,3 @@ def _cfg_of_multirun(argv: list[str]) -> list[str]:
         else:
             out.append(arg)
     return out
-
-
-def _override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")

@@ -227,16 +227,11 @@ def run_values(data: DataBundle, *, sweep_dir: str | None = None) -> dict[str, A
     }
 
 
-def build_parts(
-    cfg: DictConfig, settings: TrainerSettings, *, local_rank: int | None = None
-) -> Parts:
-    """Load the data, apply label noise, and build model, loss, regularizers,
-    optimizer and scheduler, in an order that makes initialisation depend only
-    on ``seed``. ``local_rank``: under torchrun, the GPU of this process."""
-    device = _device(settings, local_rank)
+def build_run_data(cfg: DictConfig, settings: TrainerSettings) -> tuple[DataBundle, LabelNoise]:
+    """The data as the run trains on it: loaded (:func:`build_data`), label noise applied,
+    and the cross-validation fold taken (``cv``); with the run's label noise."""
     cv = cv_setting(cfg)  # a bad value fails before any data is loaded
     data = build_data(cfg, settings)
-    mode = data.info["loader"]
     noise = build("noise", cfg.noise)
     try:
         data = noise.apply(data)
@@ -247,14 +242,33 @@ def build_parts(
             data = cross_validation_fold(data, *cv, seed=cfg.dataset.get("split_seed", 0))
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
-    loaders = make_loaders(data, settings, device, mode, seed=cfg.seed)
+    return data, noise
 
-    values = run_values(data)
+
+def build_model(cfg: DictConfig, device: torch.device) -> tuple[nn.Module, bool]:
+    """The model of ``cfg.model`` on ``device``, initialised from ``seed``; and whether it
+    is a conv net on a GPU, which runs in the channels_last layout (inputs too)."""
     torch.manual_seed(cfg.seed)  # model initialisation depends on the seed only
     model = build("model", cfg.model).to(device)
     channels_last = device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in model.modules())
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    return model, channels_last
+
+
+def build_parts(
+    cfg: DictConfig, settings: TrainerSettings, *, local_rank: int | None = None
+) -> Parts:
+    """Load the data, apply label noise, and build model, loss, regularizers,
+    optimizer and scheduler, in an order that makes initialisation depend only
+    on ``seed``. ``local_rank``: under torchrun, the GPU of this process."""
+    device = _device(settings, local_rank)
+    data, noise = build_run_data(cfg, settings)
+    mode = data.info["loader"]
+    loaders = make_loaders(data, settings, device, mode, seed=cfg.seed)
+
+    values = run_values(data)
+    model, channels_last = build_model(cfg, device)
     loss = build("loss", cfg.loss, **values).to(device)
     regularizers = {
         name: build(f"regularizer.{name}", node, **values).to(device)
@@ -300,6 +314,25 @@ class Run:
     seed: int
     n_bins: int
     logger: Any = None
+    save_predictions: bool = False  # eval.save_predictions: the final test logits to a file
+
+
+def check_early_stopping(settings: TrainerSettings, data: DataBundle) -> None:
+    """A :class:`ConfigError` when ``trainer.early_stopping`` watches a metric that the run
+    on ``data`` does not record (no validation split; clean validation labels)."""
+    if settings.early_stopping is None:
+        return
+    metric = settings.early_stopping.metric
+    if len(data.val) == 0:
+        raise ConfigError(
+            f"trainer.early_stopping watches {metric}, but data set '{data.name}' has no "
+            "validation split; give it one, or set trainer.early_stopping.patience=null"
+        )
+    if metric == "val/acc_clean" and not bool(data.val.is_noisy.any()):
+        raise ConfigError(
+            "trainer.early_stopping.metric='val/acc_clean' is recorded only when the "
+            "validation labels are noisy; use val/acc"
+        )
 
 
 def build_run(
@@ -316,6 +349,7 @@ def build_run(
     check_schedule(cfg, settings)
     mixing = build("augment", cfg.augment)
     parts = build_parts(cfg, settings, local_rank=local_rank)
+    check_early_stopping(settings, parts.data)
     logger = build("logger", cfg.logger, sweep_dir=sweep_dir) if with_logger else None
     return Run(
         parts=parts,
@@ -325,6 +359,7 @@ def build_run(
         seed=cfg.seed,
         n_bins=cfg.eval.n_bins,
         logger=logger,
+        save_predictions=bool(cfg.eval.get("save_predictions", False)),
     )
 
 
@@ -393,6 +428,14 @@ def check_schedule(cfg: DictConfig, settings: TrainerSettings) -> None:
     probe = [nn.Parameter(torch.zeros(1))]
     try:
         optimizer = build("optimizer", cfg.optimizer)(probe)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a bad optimizer value (optimizer.lr=-1), not the schedule's
+        given = ", ".join(
+            f"optimizer.{k}={v}" for k, v in cfg.optimizer.items() if not str(k).startswith("_")
+        )
+        raise ConfigError(f"optimizer: {type(exc).__name__}: {exc}; check {given}") from None
+    try:
         scheduler = build_schedule(cfg, settings, optimizer)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()"

@@ -4,6 +4,11 @@
 A checkpoint holds the keys of :data:`losslab.runner.rundir.CHECKPOINT_KEYS`
 (epoch, fingerprint, model, optimizer, scheduler, modules, rng) and the
 history and reliability bins: enough to resume a run bit for bit.
+
+Beside it, ``checkpoint_best.pt`` holds the model of the ``best`` epoch (the
+highest validation accuracy, as ``best`` in results.json): see :func:`best_state`.
+It is written, in the same background write and before ``checkpoint.pt``,
+after every epoch that is a new best.
 """
 
 from __future__ import annotations
@@ -68,6 +73,43 @@ def state(
         "history": list(records),
         "reliability": reliability,
     }
+
+
+#: What ``checkpoint_best.pt`` holds (see :func:`best_state`).
+BEST_KEYS = ("epoch", "fingerprint", "model", "modules", "record", "reliability", "selection")
+
+
+def best_state(state: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """``checkpoint_best.pt`` of the checkpoint ``state`` of a best epoch whose record is
+    ``record``.
+
+    Keys (:data:`BEST_KEYS`): ``epoch`` (1-based), ``fingerprint`` (of the run's
+    config, as in ``checkpoint.pt``), ``model`` (the model's state_dict),
+    ``modules`` (the loss's and regularizers' state, by ``loss`` / ``reg/<name>``),
+    ``record`` (the epoch's line of metrics.jsonl: its val and test metrics),
+    ``reliability`` (its test reliability bins) and ``selection`` (``"val/acc"``,
+    the rule that chose it). No optimizer or RNG state: it evaluates the model, it
+    does not resume training. The model is built from the run's config
+    (``losslab evaluate RUN_DIR --best`` does it).
+    """
+    out = {k: state[k] for k in ("epoch", "fingerprint", "model", "modules", "reliability")}
+    out.update(record=dict(record), selection="val/acc")
+    return out
+
+
+def drop_stale_best(path: Path, epoch: int) -> None:
+    """Remove a ``checkpoint_best.pt`` written for an epoch after ``epoch``, the epoch a
+    run resumes from (the process ended between the two writes of that epoch): the
+    resumed run writes it again when it gets there."""
+    if not path.is_file():
+        return
+    try:
+        best = torch.load(path, map_location="cpu", weights_only=False)
+        stale = not isinstance(best, dict) or int(best.get("epoch", 0)) > epoch
+    except Exception:  # unreadable: a partial file cannot be, but a foreign one may
+        stale = True
+    if stale:
+        path.unlink(missing_ok=True)
 
 
 def restore(
@@ -157,16 +199,28 @@ class RecordWriter:
         self._last_sync = time.monotonic()
 
     def submit(
-        self, ckpt_path: Path, state: dict, metrics_path: Path, records: list, final: bool
+        self,
+        ckpt_path: Path,
+        state: dict,
+        metrics_path: Path,
+        records: list,
+        final: bool,
+        best_path: Path | None = None,
     ) -> None:
+        """Write ``state`` to ``ckpt_path`` and ``records`` to ``metrics_path``; with
+        ``best_path``, first the :func:`best_state` of this epoch (the last record) there:
+        a checkpoint.pt never holds a best epoch that checkpoint_best.pt has not."""
         self.wait()  # the last write is done with the snapshot it is written from
         snapshot = self._snapshot = _snapshot(state, self._snapshot)
         durable = final or time.monotonic() - self._last_sync >= self.sync_interval
         if durable:
             self._last_sync = time.monotonic()
+        best = best_state(snapshot, records[-1]) if best_path is not None else None
 
         def work() -> None:
             try:
+                if best_path is not None:
+                    atomic_write(best_path, lambda f: torch.save(best, f), durable)
                 atomic_write(ckpt_path, lambda f: torch.save(snapshot, f), durable)
                 write_metrics(metrics_path, records, durable)
             except BaseException as exc:  # re-raised by wait()

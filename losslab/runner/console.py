@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -35,11 +36,22 @@ def epoch_line(record: dict[str, Any], epochs: int) -> str:
     return " ".join(parts)
 
 
-class PlainReporter:
-    """One log line per epoch; for non-interactive output."""
+def _tagged(text: str, job: str | None) -> str:
+    """``[job 3] text`` when ``job`` is given, else ``text``."""
+    return f"[{job}] {text}" if job else text
 
-    def __init__(self) -> None:
+
+class PlainReporter:
+    """One log line per epoch; for non-interactive output.
+
+    Args:
+        job: a label (``"job 3"``) that starts every line, so that the lines of
+            jobs running side by side can be told apart; None for none.
+    """
+
+    def __init__(self, job: str | None = None) -> None:
         self.epochs = 0
+        self.job = job
 
     def start(self, epochs: int, batches: int, first_epoch: int) -> None:
         self.epochs = epochs
@@ -48,17 +60,24 @@ class PlainReporter:
         pass
 
     def epoch_end(self, record: dict[str, Any]) -> None:
-        log.info(epoch_line(record, self.epochs))
+        log.info(_tagged(epoch_line(record, self.epochs), self.job))
 
     def close(self) -> None:
         pass
 
 
 class RichReporter:
-    """A live progress bar over epochs and the batches of the current epoch."""
+    """A live progress bar over epochs and the batches of the current epoch.
 
-    def __init__(self, console: Console) -> None:
+    Args:
+        console: where the bars are drawn.
+        job: a label (``"job 3"``) that starts every bar's description and
+            epoch line; None for none.
+    """
+
+    def __init__(self, console: Console, job: str | None = None) -> None:
         self.console = console
+        self.job = job
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -76,9 +95,11 @@ class RichReporter:
         self.epochs = epochs
         self.progress.start()
         self.epoch_task = self.progress.add_task(
-            "epochs", total=epochs, completed=first_epoch, info=""
+            escape(_tagged("epochs", self.job)), total=epochs, completed=first_epoch, info=""
         )
-        self.batch_task = self.progress.add_task("batches", total=batches, info="")
+        self.batch_task = self.progress.add_task(
+            escape(_tagged("batches", self.job)), total=batches, info=""
+        )
 
     def step(self) -> None:
         self.progress.advance(self.batch_task)
@@ -87,15 +108,24 @@ class RichReporter:
         info = f"val acc {record.get('val/acc', float('nan')):.4f}  loss {record['train/loss']:.4f}"
         self.progress.update(self.epoch_task, advance=1, info=info)
         self.progress.reset(self.batch_task)
-        logging.getLogger("losslab").debug(epoch_line(record, self.epochs))
+        logging.getLogger("losslab").debug(_tagged(epoch_line(record, self.epochs), self.job))
 
     def close(self) -> None:
         self.progress.stop()
 
 
-def make_reporter(console: Console) -> PlainReporter | RichReporter:
-    """A progress bar on a terminal, plain lines otherwise."""
-    return RichReporter(console) if console.is_terminal else PlainReporter()
+def make_reporter(console: Console, *, job: str | None = None) -> PlainReporter | RichReporter:
+    """A progress bar on a terminal, plain lines otherwise.
+
+    Args:
+        console: the run's console.
+        job: a label such as ``"job 3"`` that starts every epoch line and progress
+            description (``[job 3] epoch 2/10 ...``), so that the output of jobs
+            running in parallel can be told apart; None (a single run) for none.
+    """
+    if console.is_terminal:
+        return RichReporter(console, job=job)
+    return PlainReporter(job=job)
 
 
 def stdout_console() -> Console:

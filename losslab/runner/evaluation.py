@@ -30,13 +30,16 @@ def evaluate(
     n_bins: int,
     data: Any,
     ctx: distributed.Context = distributed.SINGLE,
+    outputs: dict[str, tuple[Tensor, Tensor, Tensor]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Metrics of one evaluation, keyed ``<split>/<metric>``, and the test reliability bins.
 
     Val and test get :func:`classification_metrics`; a temperature fitted on the
     validation logits gives ``test/temperature``, ``test/ece_ts`` and
     ``test/nll_ts``; under label noise a pass over the training set gives the
-    memorisation diagnostics (``train/noisy_memorized``, ...).
+    memorisation diagnostics (``train/noisy_memorized``, ...). When ``outputs`` is
+    given, the ``(logits, labels, index)`` of ``val`` and ``test`` that the metrics
+    were computed from are put in it (on the device, in sample order).
     """
     out: dict[str, Any] = {}
     logits: dict[str, tuple[Tensor, Tensor]] = {}
@@ -45,6 +48,8 @@ def evaluate(
     for split in ("val", "test"):
         if split in loaders:
             *logits[split], index[split] = predict(model, loaders[split], autocast, ctx)
+            if outputs is not None:
+                outputs[split] = (*logits[split], index[split])
             if split == "test":
                 metrics, reliability = metrics_and_reliability(*logits[split], n_bins)
             else:

@@ -6,11 +6,16 @@ of each step stay on the device in a list; they are summed (float64) once at
 the end of the epoch, so the host waits for the device once per epoch, not per
 step. Evaluation is :mod:`losslab.runner.evaluation`, the checkpoint and
 metrics file :mod:`losslab.runner.checkpointing`.
+
+Early stopping (``trainer.early_stopping``, :class:`Stopper`) is decided from the
+epoch records alone, so a resumed run, whose records come from its checkpoint,
+stops where the uninterrupted one does.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +28,17 @@ from torch import nn
 from losslab.datasets.loader import Batches
 from losslab.datasets.mixing import Mixing
 from losslab.runner import checkpointing, distributed
-from losslab.runner.build import Parts
-from losslab.runner.evaluation import evaluate
-from losslab.runner.records import CHECKPOINT, METRICS, write_metrics
-from losslab.runner.settings import TrainerSettings
+from losslab.runner.build import Parts, check_early_stopping
+from losslab.runner.evaluation import evaluate, predict
+from losslab.runner.records import (
+    CHECKPOINT,
+    CHECKPOINT_BEST,
+    METRICS,
+    PREDICTIONS,
+    write_metrics,
+    write_predictions,
+)
+from losslab.runner.settings import ConfigError, EarlyStopping, TrainerSettings
 from losslab.runner.step import EpochTerms, Objective, Step, autocast_for, forwards, grad_scale
 
 log = logging.getLogger(__name__)
@@ -71,6 +83,8 @@ class History:
 
     records: list[dict[str, Any]] = field(default_factory=list)
     reliability: dict[str, Any] | None = None  # per-bin test calibration, last evaluation
+    early_stopping: dict[str, Any] | None = None  # where early stopping stopped the run
+    predictions: dict[str, Any] | None = None  # the predictions file written, if any
 
     def add(self, record: dict[str, Any]) -> None:
         self.records.append(record)
@@ -110,6 +124,72 @@ class History:
     @property
     def oracle(self) -> dict[str, Any] | None:
         return self._at(select_epoch(self.records, "test/acc"))
+
+
+@dataclass
+class Stopper:
+    """Early stopping: whether a run stops after an evaluation, from the records alone.
+
+    A run stopped by it before its last epoch records :meth:`summary` as
+    ``early_stopping`` in results.json; one that reaches its last epoch records null.
+
+    An evaluation improves when its ``settings.metric`` beats the best value so far
+    by more than ``min_delta`` (above it for ``mode="max"``, below for ``"min"``);
+    the first finite value is an improvement, a missing or non-finite one never.
+    The run stops at the evaluation that makes ``patience`` in a row without one.
+    """
+
+    settings: EarlyStopping
+    best_value: float | None = None
+    best_epoch: int | None = None
+    wait: int = 0  # evaluations since the last improvement
+
+    def update(self, record: dict[str, Any]) -> bool:
+        """Take the next epoch's record; True when the run stops after it."""
+        s = self.settings
+        if s.metric not in record:
+            raise ConfigError(
+                f"trainer.early_stopping.metric={s.metric!r} is not recorded by this run "
+                f"(its validation metrics: {sorted(k for k in record if k.startswith('val/'))})"
+            )
+        value = record[s.metric]
+        improved = isinstance(value, int | float) and math.isfinite(value)
+        if improved and self.best_value is not None:
+            if s.mode == "max":
+                improved = value > self.best_value + s.min_delta
+            else:
+                improved = value < self.best_value - s.min_delta
+        if improved:
+            self.best_value, self.best_epoch, self.wait = float(value), int(record["epoch"]), 0
+        else:
+            self.wait += 1
+        return self.wait >= s.patience
+
+    def summary(self, stopped_epoch: int) -> dict[str, Any]:
+        """What results.json records as ``early_stopping`` of a run stopped at ``stopped_epoch``."""
+        s = self.settings
+        return {
+            "stopped_epoch": stopped_epoch,
+            "best_epoch": self.best_epoch,
+            "best_value": self.best_value,
+            "metric": s.metric,
+            "mode": s.mode,
+            "patience": s.patience,
+            "min_delta": s.min_delta,
+        }
+
+
+def _stopper(settings: TrainerSettings, parts: Parts, history: History) -> Stopper | None:
+    """The early stopping of the run, replayed over the records it resumes from."""
+    if settings.early_stopping is None:
+        return None
+    check_early_stopping(settings, parts.data)
+    stopper = Stopper(settings.early_stopping)
+    for record in history.records:
+        if stopper.update(record) and record["epoch"] < settings.epochs:
+            history.early_stopping = stopper.summary(int(record["epoch"]))
+            break
+    return stopper
 
 
 class ChannelsLast:
@@ -196,14 +276,18 @@ def fit(
     logger: Any = None,
     mixing: Any = None,
     ctx: distributed.Context = distributed.SINGLE,
+    save_predictions: bool = False,
 ) -> History:
     """Train for ``settings.epochs`` epochs, from ``checkpoint`` (the run's last checkpoint,
     read and validated by :func:`losslab.runner.rundir.read_checkpoint`) when given.
 
     After every epoch it appends the epoch's record to ``metrics.jsonl`` and
     atomically rewrites ``checkpoint.pt`` (model, optimizer, scheduler, loss and
-    regularizer state, all RNG states, the history). Under data parallelism
-    (``ctx``) every rank trains on its shard and only rank 0 writes.
+    regularizer state, all RNG states, the history), and ``checkpoint_best.pt``
+    when the epoch is a new ``best``. With ``settings.early_stopping`` it stops
+    early (``history.early_stopping`` says where); with ``save_predictions`` it
+    writes the last evaluation's test logits to ``predictions.npz``. Under data
+    parallelism (``ctx``) every rank trains on its shard and only rank 0 writes.
     """
     model, opt, data, device = parts.model, parts.optimizer, parts.data, parts.device
     autocast = autocast_for(settings.precision, device)
@@ -226,11 +310,15 @@ def fit(
         log.info("resuming from %s after epoch %d", ckpt_path, start_epoch)
     if ctx.is_main:
         write_metrics(run_dir / METRICS, history.records)  # drop lines past the checkpoint
+        checkpointing.drop_stale_best(run_dir / CHECKPOINT_BEST, start_epoch)
+    stopper = _stopper(settings, parts, history)  # a resumed run that had stopped stays so
+    end_epoch = start_epoch if history.early_stopping else settings.epochs
+    outputs: dict[str, Any] = {}  # the last evaluation's logits, labels and indices
 
     writer = checkpointing.RecordWriter()
     reporter.start(settings.epochs, len(train_loader), start_epoch)
     try:
-        for epoch in range(start_epoch, settings.epochs):
+        for epoch in range(start_epoch, end_epoch):
             _start_epoch(stateful, epoch)
             t0 = time.perf_counter()
             model.train()
@@ -255,26 +343,73 @@ def fit(
             record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "train/objective": means[0]}
             record.update(zip(term_names, means[1:], strict=True))
             record.update(_module_stats(stateful, data))
-            metrics, history.reliability = evaluate(forward, loaders, autocast, n_bins, data, ctx)
+            metrics, history.reliability = evaluate(
+                forward, loaders, autocast, n_bins, data, ctx, outputs
+            )
             record.update(metrics)
             t2 = time.perf_counter()
             record["time/train_s"] = t1 - t0  # seconds: the epoch's steps and its means
             record["time/eval_s"] = t2 - t1  # seconds: the evaluation of every split
             history.add(record)
-            if not ctx.is_main:  # rank 0 writes
-                continue
-
-            state = checkpointing.state(
-                epoch + 1, fingerprint, parts, stateful, history.records, history.reliability
+            # every rank decides alike (the same records); at the last epoch it changes nothing
+            stop = stopper is not None and stopper.update(record) and epoch + 1 < settings.epochs
+            if ctx.is_main:  # rank 0 writes
+                state = checkpointing.state(
+                    epoch + 1, fingerprint, parts, stateful, history.records, history.reliability
+                )
+                final = stop or epoch + 1 == settings.epochs
+                is_best = history.best_index == len(history.records) - 1
+                writer.submit(
+                    ckpt_path,
+                    state,
+                    run_dir / METRICS,
+                    list(history.records),
+                    final,
+                    best_path=run_dir / CHECKPOINT_BEST if is_best else None,
+                )
+                reporter.epoch_end(record)
+                if logger is not None:
+                    logger.log(record, step=epoch + 1)
+            if stop:
+                history.early_stopping = stopper.summary(epoch + 1)
+                log.info(
+                    "early stopping after epoch %d: %s has not improved by more than %g for "
+                    "%d evaluations (best %.6g at epoch %d)",
+                    epoch + 1,
+                    stopper.settings.metric,
+                    stopper.settings.min_delta,
+                    stopper.settings.patience,
+                    stopper.best_value if stopper.best_value is not None else math.nan,
+                    stopper.best_epoch or 0,
+                )
+                break
+        if save_predictions and history.records:
+            history.predictions = _write_predictions(
+                forward, loaders, autocast, outputs, history, run_dir, ctx
             )
-            final = epoch + 1 == settings.epochs
-            writer.submit(ckpt_path, state, run_dir / METRICS, list(history.records), final)
-            reporter.epoch_end(record)
-            if logger is not None:
-                logger.log(record, step=epoch + 1)
     finally:
         try:
             writer.wait()  # the last checkpoint is on disk before results.json
         finally:
             reporter.close()
     return history
+
+
+def _write_predictions(
+    forward: Any,
+    loaders: dict[str, Any],
+    autocast: Any,
+    outputs: dict[str, Any],
+    history: History,
+    run_dir: Path,
+    ctx: distributed.Context,
+) -> dict[str, Any]:
+    """``predictions.npz``: the test logits of the final model, those its last evaluation
+    scored (predicted again when this process trained no epoch: a resumed finished run)."""
+    if "test" not in outputs:
+        outputs["test"] = predict(forward, loaders["test"], autocast, ctx)
+    if not ctx.is_main:
+        return {}
+    logits, labels, index = (t.cpu().numpy() for t in outputs["test"])
+    epoch = int(history.records[-1]["epoch"])
+    return write_predictions(run_dir / PREDICTIONS, logits, labels, index, epoch=epoch)

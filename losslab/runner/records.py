@@ -1,4 +1,5 @@
-"""What a run leaves on disk: metrics.jsonl, results.json, checkpoint.pt.
+"""What a run leaves on disk: metrics.jsonl, results.json, checkpoint.pt,
+checkpoint_best.pt and (with ``eval.save_predictions``) predictions.npz.
 
 Every file that a reader may find half-written is written atomically: to a
 temporary file in the same directory, flushed, then renamed over the target.
@@ -21,6 +22,10 @@ from losslab.report.record import RESULTS as RESULTS  # the one name of the run 
 
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
+#: The model at the ``best`` epoch (highest val/acc): see :func:`losslab.runner.checkpointing.best_state`.
+CHECKPOINT_BEST = "checkpoint_best.pt"
+#: Test logits of the final model (``eval.save_predictions``): see :func:`write_predictions`.
+PREDICTIONS = "predictions.npz"
 
 
 def _json_default(obj: Any) -> Any:
@@ -135,6 +140,46 @@ def write_metrics(path: Path, history: list[dict], durable: bool = True) -> None
     """Atomically (re)write metrics.jsonl: one JSON object per evaluation."""
     lines = [json.dumps(_finite(h), default=_json_default, allow_nan=False) for h in history]
     atomic_write_bytes(path, ("\n".join(lines) + "\n" if lines else "").encode(), durable)
+
+
+def write_predictions(
+    path: Path, logits: Any, labels: Any, index: Any, *, epoch: int, split: str = "test"
+) -> dict[str, Any]:
+    """Atomically write the predictions of one split as a compressed ``.npz``.
+
+    The file holds ``logits`` (float32 ``[N, K]``), ``labels`` (int64 ``[N]``, the
+    split's labels), ``index`` (int64 ``[N]``, each row's sample index in the data
+    set), ``epoch`` (the epoch of the model that made them, 1-based; 0 when unknown)
+    and ``split`` (its name). Read it with ``numpy.load(path)``.
+
+    Returns:
+        What results.json records of the file: ``{"file", "split", "epoch", "rows", "classes"}``.
+    """
+    import numpy as np
+
+    logits = np.asarray(logits, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.int64)
+    index = np.asarray(index, dtype=np.int64)
+    if logits.ndim != 2 or labels.shape != (len(logits),) or index.shape != (len(logits),):
+        raise ValueError(
+            f"predictions of mismatched shapes: logits {logits.shape}, labels {labels.shape}, "
+            f"index {index.shape}"
+        )
+    arrays = {
+        "logits": logits,
+        "labels": labels,
+        "index": index,
+        "epoch": np.asarray(epoch, dtype=np.int64),
+        "split": np.asarray(split),
+    }
+    atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+    return {
+        "file": Path(path).name,
+        "split": split,
+        "epoch": epoch,
+        "rows": len(logits),
+        "classes": int(logits.shape[1]),
+    }
 
 
 def read_json(path: Path) -> dict | None:

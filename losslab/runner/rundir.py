@@ -14,6 +14,7 @@ the message another process gets.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -81,10 +82,12 @@ class DirLock:
         self.fd: int | None = None
         self.writable = True
         self.reason = ""
+        self.created = False  # the lock file is this lock's own (it was not there before)
 
     def acquire(self) -> DirLock:
         import fcntl
 
+        self.created = not self.path.exists()
         try:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
@@ -118,6 +121,14 @@ class DirLock:
         if not pid:
             return "another process"
         return f"pid {pid}" + (f" on {host}" if host and host != socket.gethostname() else "")
+
+    def discard(self) -> None:
+        """Release the lock, and remove its file when this lock made it (a run that
+        writes nothing leaves its directory as it found it)."""
+        if self.fd is not None and self.created and self.writable:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+        self.release()
 
     def release(self) -> None:
         if self.fd is not None:
@@ -241,3 +252,21 @@ def metrics_epochs(run_dir: Path) -> int | None:
     except (OSError, ValueError):
         return None
     return len(lines)
+
+
+def saved_overrides(run_dir: Path) -> list[str]:
+    """The overrides a run directory's ``.hydra/overrides.yaml`` records; a
+    :class:`ConfigError` saying why when it is not a run directory or the file is damaged."""
+    saved = run_dir / ".hydra" / "overrides.yaml"
+    if not saved.is_file():
+        raise ConfigError(
+            "not a run directory (no .hydra/overrides.yaml); "
+            "give the directory that holds the run's results.json and .hydra/"
+        )
+    try:
+        loaded = OmegaConf.to_container(OmegaConf.load(saved), resolve=False)
+    except Exception as exc:
+        raise ConfigError(f"{saved} cannot be read: {exc}") from None
+    if not isinstance(loaded, list):
+        raise ConfigError(f"{saved} is damaged (not a list of overrides)")
+    return [str(o) for o in loaded]

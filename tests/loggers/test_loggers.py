@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import shlex
 import struct
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from losslab.loggers import NullLogger, WandbLogger, summary_of
+from tests.conftest import run_train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -301,3 +304,60 @@ def test_importing_report_modules_is_light():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
+
+
+def test_offline_finish_logs_the_sync_command(tmp_path, offline_env, caplog):
+    with caplog.at_level(logging.INFO, logger="losslab.loggers.wandb"):
+        one_run(WandbLogger(), tmp_path / "run", plots=False)
+    (run_path,) = offline_runs(tmp_path / "run")
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    expected = f"wandb sync {run_path.resolve()}"
+    assert any(m.endswith(expected) for m in messages), messages
+    # the directory named is the run W&B wrote: its .wandb file holds the history
+    assert parse_run(run_path)["history"][2]["val/acc"] == 0.8
+
+
+def test_sync_command_quotes_odd_paths(tmp_path, offline_env, caplog):
+    wb_dir = tmp_path / "with space"
+    with caplog.at_level(logging.INFO, logger="losslab.loggers.wandb"):
+        one_run(WandbLogger(dir=wb_dir), tmp_path / "run", plots=False)
+    (run_path,) = offline_runs(wb_dir)
+    command = next(m for m in (r.getMessage() for r in caplog.records) if "wandb sync" in m)
+    assert command.endswith(f"wandb sync '{run_path.resolve()}'")
+    assert shlex.split(command.split(": ", 1)[1]) == ["wandb", "sync", str(run_path.resolve())]
+
+
+@pytest.mark.parametrize("mode", ["disabled", "online"])
+def test_no_sync_command_unless_offline(tmp_path, offline_env, caplog, monkeypatch, mode):
+    if mode == "online":  # no server here: a stand-in run records what finish is asked
+        finished = []
+
+        class Run:
+            dir = str(tmp_path / "wandb" / "run-x" / "files")
+
+            def __init__(self):
+                self.summary = {}
+
+            def finish(self, exit_code):
+                finished.append(exit_code)
+
+        logger = WandbLogger(mode="online")
+        logger._run = Run()
+    else:
+        logger = WandbLogger(mode="disabled")
+        logger.start({}, tmp_path)
+    with caplog.at_level(logging.INFO, logger="losslab.loggers.wandb"):
+        logger.finish(RESULTS, tmp_path)
+    assert not any("wandb sync" in r.getMessage() for r in caplog.records)
+    if mode == "online":
+        assert finished == [0]
+
+
+def test_train_with_wandb_prints_the_sync_command(tmp_path, offline_env, capsys):
+    run_dir = tmp_path / "run"
+    code, results = run_train(run_dir, "logger=wandb", "trainer.epochs=1", "model.width=16")
+    assert code == 0 and results["status"] == "completed"
+    (run_path,) = offline_runs(run_dir)
+    out = capsys.readouterr().out
+    assert f"to upload it: wandb sync {run_path.resolve()}\n" in out
+    assert parse_run(run_path)["history"][1]["epoch"] == 1

@@ -157,3 +157,58 @@ def test_no_pyplot_figures_left_open(tmp_path):
     before = plt.get_fignums()
     plot_run(tmp_path, records(2), bins(), "x")
     assert plt.get_fignums() == before
+
+
+@pytest.mark.parametrize(("fmt", "magic"), [("pdf", b"%PDF"), ("svg", b"<?xml")])
+def test_plot_run_in_other_formats(tmp_path, fmt, magic):
+    paths = plot_run(tmp_path, records(), bins(), "loss=gce", fmt=fmt)
+    plots = tmp_path / "plots"
+    assert paths == [plots / f"reliability.{fmt}", plots / f"curves.{fmt}"]
+    for path in paths:
+        data = path.read_bytes()
+        assert data.startswith(magic)
+        assert fmt != "svg" or b"<svg" in data
+    # The same input gives the same bytes (no creation dates, fixed SVG ids).
+    again = plot_run(tmp_path / "again", records(), bins(), "loss=gce", fmt=fmt)
+    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
+
+
+def test_plot_run_rejects_an_unknown_format(tmp_path):
+    with pytest.raises(ValueError, match="png, pdf, svg"):
+        plot_run(tmp_path, records(), bins(), "x", fmt="jpg")
+    assert not (tmp_path / "plots").exists()
+
+
+def test_reliability_diagram_takes_the_loss_colour(tmp_path):
+    from losslab.report.palette import color
+
+    svg = reliability_diagram(bins(), tmp_path / "r.svg", "gce", color=color("gce")).read_text()
+    assert color("gce") in svg
+
+
+def test_no_legend_covers_the_bars_or_the_histogram_strip(tmp_path, monkeypatch):
+    """The strip's legend sat over its bars (an under-confident model's share of samples
+    at low confidence): every legend now lies outside both axes."""
+    from losslab.report import plots
+
+    seen: dict = {}
+    save = plots._save
+
+    def inspect(fig, path, *args, **kwargs):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        top, bottom = fig.axes[:2]
+        legends = [a.get_legend() for a in fig.axes if a.get_legend() is not None]
+        seen["legends"] = len(legends) + len(fig.legends)
+        seen["overlaps"] = [
+            legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+            for legend in [*legends, *fig.legends]
+            for ax in (top, bottom)
+        ]
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(plots, "_save", inspect)
+    low = {"n_bins": 5, "count": [30, 60, 5, 3, 2], "acc": [0.6, 0.7, 0.9, 1.0, 1.0],
+           "conf": [0.1, 0.3, 0.5, 0.7, 0.9]}  # fmt: skip
+    reliability_diagram(low, tmp_path / "r.png", "under-confident")
+    assert seen["legends"] >= 1 and not any(seen["overlaps"])

@@ -48,9 +48,11 @@ def test_auto_streams_when_over_the_memory_limit(tmp_path):
     assert results["data"]["loader"] == "dataloader"
 
 
-def test_bad_loader_is_a_config_error(tmp_path):
+def test_bad_loader_is_a_config_error(tmp_path, capsys):
     code, results = run_train(tmp_path, "dataset.loader=gpu", "trainer.epochs=1")
-    assert code == 1 and "dataset.loader='gpu'" in results["error"] and "memory" in results["error"]
+    err = capsys.readouterr().err
+    assert code == 2 and results is None and list(tmp_path.iterdir()) == []
+    assert "dataset.loader='gpu'" in err and "memory" in err
 
 
 def test_symmetric_noise_is_realised_recorded_and_shared_across_losses(tmp_path):

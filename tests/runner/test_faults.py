@@ -249,17 +249,17 @@ def test_full_disk_keeps_the_last_checkpoint_and_resumes_after_space_is_freed(tm
 )
 def test_unresolvable_interpolation_is_a_message(tmp_path, override):
     proc = run_cli("train", f"hydra.run.dir={tmp_path}", override, "trainer.epochs=1")
-    assert proc.returncode == 1
-    out = proc.stdout + proc.stderr
-    assert "Traceback" not in out and "cannot resolve the config at 'seed'" in out
-    assert json.loads((tmp_path / "results.json").read_text())["status"] == "failed"
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "cannot resolve the config at 'seed'" in proc.stderr
+    assert list(tmp_path.iterdir()) == []  # refused: nothing written
 
 
 def test_unresolvable_interpolation_leaves_a_completed_run_alone(tmp_path, capsys):
     assert run_train(tmp_path, *FAST, "trainer.epochs=1")[0] == 0
     before = snapshot(tmp_path)
     code, _ = run_train(tmp_path, *FAST, "trainer.epochs=1", "seed=${nope}")
-    assert code == 1 and "cannot resolve" in capsys.readouterr().err
+    assert code == 2 and "cannot resolve" in capsys.readouterr().err
     assert snapshot(tmp_path) == before
 
 
@@ -428,17 +428,18 @@ def test_resume_takes_any_path(tmp_path, name):
 # --- 16. schedule values ----------------------------------------------------------------------
 
 
-def test_bad_schedule_fails_before_training(tmp_path):
+def test_bad_schedule_is_refused_before_training(tmp_path, capsys):
     code, results = run_train(tmp_path, *FAST, "scheduler.T_max=0")
-    assert code == 1 and results["status"] == "failed"
-    assert "scheduler.T_max=0" in results["error"] and "ZeroDivisionError" in results["error"]
-    assert not (tmp_path / "metrics.jsonl").exists()  # no epoch was trained
+    err = capsys.readouterr().err
+    assert code == 2 and results is None
+    assert "scheduler.T_max=0" in err and "ZeroDivisionError" in err
+    assert list(tmp_path.iterdir()) == []  # refused when the run was built: nothing written
 
 
-def test_negative_learning_rate_schedule_fails_before_training(tmp_path):
+def test_negative_learning_rate_schedule_is_refused_before_training(tmp_path, capsys):
     code, results = run_train(tmp_path, *FAST, "scheduler=multistep", "scheduler.gamma=-1")
-    assert code == 1 and "learning rate -" in results["error"]
-    assert not (tmp_path / "metrics.jsonl").exists()
+    assert code == 2 and results is None and "learning rate -" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- 17, 18. leftovers of a kill -------------------------------------------------------------

@@ -71,8 +71,8 @@ def test_warmup_then_multistep_schedule(tmp_path):
     assert lrs == pytest.approx([0.1, 0.2, 0.3, 0.3, 0.03, 0.03])
 
 
-def test_bad_procedure_values_are_config_errors(tmp_path):
+def test_bad_procedure_values_are_config_errors(tmp_path, capsys):
     code, results = run_train(tmp_path / "a", "augment.mixup_alpha=-1", "trainer.epochs=1")
-    assert code == 1 and "augment.mixup_alpha=-1" in results["error"]
+    assert code == 2 and results is None and "augment.mixup_alpha=-1" in capsys.readouterr().err
     code, results = run_train(tmp_path / "b", "trainer.warmup_epochs=-2", "trainer.epochs=1")
-    assert code == 1 and "trainer.warmup_epochs=-2" in results["error"]
+    assert code == 2 and results is None and "trainer.warmup_epochs=-2" in capsys.readouterr().err

@@ -47,3 +47,33 @@ def test_fingerprints_of_earlier_records_are_accepted():
     # a record's fingerprint is computed from its config, not trusted from the file
     assert record_fingerprints({"config": config, "fingerprint": "stale"}) == fingerprints(config)
     assert record_fingerprints({"fingerprint": "abc"}) == {"abc"}
+
+
+def _drop(config: dict, dotted: str) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        config = config[part]
+    del config[last]
+
+
+def test_a_run_recorded_before_the_newest_keys_is_still_the_same_run(tmp_path, capsys):
+    """A completed run whose config predates trainer.early_stopping and
+    eval.save_predictions (and cv) is skipped, not refused as another config."""
+    import json
+
+    assert run_train(tmp_path, *FAST)[0] == 0
+    path = tmp_path / "results.json"
+    record = json.loads(path.read_text())
+    for dotted in ("trainer.early_stopping", "eval.save_predictions"):
+        _drop(record["config"], dotted)
+    path.write_text(json.dumps(record))
+    capsys.readouterr()
+    assert run_train(tmp_path, *FAST)[0] == 0
+    assert "already completed" in capsys.readouterr().out
+    del record["config"]["cv"]  # and one from before the cv section
+    path.write_text(json.dumps(record))
+    assert run_train(tmp_path, *FAST)[0] == 0
+    assert "already completed" in capsys.readouterr().out
+    # early stopping that is on is another run
+    code, _ = run_train(tmp_path, *FAST, "trainer.early_stopping.patience=3")
+    assert code == 1 and "different config" in capsys.readouterr().err

@@ -102,7 +102,7 @@ def test_sweep_summary_names_the_failed_job_and_its_reason(tmp_path, capsys):
         [
             "train",
             "-m",
-            "trainer.batch_size=32,0",
+            "optimizer.lr=0.1,1e12",  # the second job diverges
             "trainer.epochs=2",
             f"hydra.sweep.dir={tmp_path}",
         ]
@@ -110,10 +110,7 @@ def test_sweep_summary_names_the_failed_job_and_its_reason(tmp_path, capsys):
     assert code == 1
     out = capsys.readouterr().out
     assert "sweep: 1 completed, 1 failed, 0 skipped" in out
-    assert (
-        "failed: trainer.batch_size=0 trainer.epochs=2: "
-        "trainer.batch_size=0 is invalid: must be an integer >= 1"
-    ) in out
+    assert "failed: optimizer.lr=1e12 trainer.epochs=2: " in out and "diverged" in out
     assert str(tmp_path / "1") in out
     jobs = json.loads((tmp_path / "sweep.json").read_text())["jobs"]
     assert [j["status"] for j in jobs] == ["completed", "failed"]
@@ -237,3 +234,18 @@ def test_unknown_launcher_lists_the_installed_ones(capsys):
     assert "unknown hydra/launcher 'slurmm'" in err
     for option in ("basic", "local", "slurm", "submitit_local"):
         assert option in err
+
+
+def test_epoch_lines_of_a_multirun_name_their_job(tmp_path, capsys):
+    """Jobs side by side (a parallel launcher) interleave their lines: each says its job."""
+    code = main(["train", "-m", "seed=0,1", "trainer.epochs=1", f"hydra.sweep.dir={tmp_path}"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "[job 0] epoch 1/1" in out and "[job 1] epoch 1/1" in out
+
+
+def test_epoch_lines_of_a_single_run_have_no_job_label(tmp_path, capsys):
+    code, _ = run_train(tmp_path, "trainer.epochs=1")
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "epoch 1/1" in out and "[job" not in out

@@ -116,11 +116,12 @@ def test_training_error_leaves_failed_results(tmp_path):
     assert "Traceback" in results["traceback"]
 
 
-def test_bad_value_fails_before_training(tmp_path):
+def test_bad_value_is_refused_before_training(tmp_path, capsys):
     code, results = run_train(tmp_path, "trainer.batch_size=0")
-    assert code == 1 and results["status"] == "failed"
-    assert results["error"] == "trainer.batch_size=0 is invalid: must be an integer >= 1"
-    assert not (tmp_path / "checkpoint.pt").exists()
+    assert code == 2 and results is None
+    err = capsys.readouterr().err
+    assert "trainer.batch_size=0 is invalid: must be an integer >= 1" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_interrupted_run_resumes_to_identical_results(tmp_path, monkeypatch):
@@ -184,8 +185,8 @@ def test_failed_job_does_not_stop_the_sweep(tmp_path, capsys):
         [
             "train",
             "-m",
-            "trainer.batch_size=0,32",
-            "trainer.epochs=1",
+            "optimizer.lr=1e12,0.1",  # the first job diverges
+            "trainer.epochs=2",
             f"hydra.sweep.dir={tmp_path}",
         ]
     )
@@ -199,10 +200,16 @@ def test_failed_job_does_not_stop_the_sweep(tmp_path, capsys):
 
 def test_default_run_directories_are_unique(tmp_path, monkeypatch):
     from losslab.cli import main
+    from losslab.runner import app
+
+    def record_only(cfg, hc, job, checkpoint, built):  # no training: launches in one second
+        job.outcome("completed")
+        return app.RunResult({"status": "completed"})
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(app, "_run_admitted", record_only)
     for _ in range(2):  # two launches within the same second
-        assert main(["train", "trainer.batch_size=0"]) == 1
+        assert main(["train", "trainer.epochs=1"]) == 0
     runs = list((tmp_path / "outputs").glob("*/*"))
     assert len(runs) == 2
 
@@ -236,3 +243,23 @@ def test_wandb_logger_writes_an_offline_run(tmp_path, monkeypatch):
     (offline,) = (tmp_path / "run" / "wandb").glob("offline-run-*")
     (log_file,) = offline.glob("run-*.wandb")
     assert log_file.stat().st_size > 0
+
+
+def test_a_runs_reliability_diagram_has_its_losss_colour(tmp_path):
+    """The run's own plots/reliability.png draws its bars in the loss's palette colour,
+    as every figure of losslab compare does (it was the default blue for every loss)."""
+    import numpy as np
+    from matplotlib.colors import to_rgb
+    from matplotlib.image import imread
+
+    from losslab.report.palette import color
+
+    code, _ = run_train(tmp_path, "loss=gce", "trainer.epochs=1", "model.width=16")
+    assert code == 0
+    pixels = imread(tmp_path / "plots" / "reliability.png")[..., :3]
+
+    def share(name: str) -> float:  # pixels of the colour, as drawn (alpha 0.9 on white)
+        drawn = 0.9 * np.array(to_rgb(color(name))) + 0.1
+        return float((np.abs(pixels - drawn).max(axis=-1) < 0.03).mean())
+
+    assert share("gce") > 0.01 and share("ce") < 0.001

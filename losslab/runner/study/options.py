@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from losslab.runner.preflight import override_key
 from losslab.runner.settings import ConfigError
 
 #: Flags of ``losslab train`` that a study passes on to its runs, with their value.
@@ -153,11 +154,6 @@ class Command:
             sort_keys=True,
         )
         return hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
-def override_key(override: str) -> str:
-    """The key an override sets: ``loss.q`` of ``+loss.q=0.5``."""
-    return override.split("=", 1)[0].lstrip("+~")
 
 
 def is_hydra_override(override: str) -> bool:

@@ -11,13 +11,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from losslab.runner.preflight import override_key
 from losslab.runner.settings import ConfigError
 from losslab.runner.study.options import (
     Command,
     StudyOptions,
     check_options,
     is_hydra_override,
-    override_key,
     parse_command,
     with_values,
 )
@@ -336,11 +336,24 @@ class Runner:
         return [*task, *job.overrides]
 
     def refresh(self, jobs: list[Job]) -> list[Job]:
-        """Read each job's state from its directory; return those still to run."""
+        """Read each job's state from its directory; return those still to run.
+
+        A job whose config has a bad value (a trial's loss.q outside the loss's range)
+        leaves no directory: the launch's record of its refusal makes it a failed trial.
+        """
+        from losslab.runner.sweep import read_outcomes
+
+        refused = {
+            Path(run_dir).resolve(): entry
+            for run_dir, entry in read_outcomes(self.plan.root).items()
+            if entry.get("status") == "refused" and entry.get("invalid")
+        }
         for job in jobs:
-            job.status, job.record, job.error = job_state(
-                self.plan.root / job.subdir, self.expected(job)
-            )
+            run_dir = self.plan.root / job.subdir
+            job.status, job.record, job.error = job_state(run_dir, self.expected(job))
+            entry = refused.get(run_dir.resolve())
+            if job.status == "pending" and entry is not None:
+                job.status, job.error = "failed", str(entry.get("error") or "invalid config")
         return [job for job in jobs if job.status == "pending"]
 
     def run(self, jobs: list[Job]) -> None:
