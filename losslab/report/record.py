@@ -429,12 +429,15 @@ _ADDED_SECTIONS: tuple[dict[str, Any], ...] = (
 
 
 def _without(config: dict[str, Any], dotted: str, neutral: Any) -> dict[str, Any] | None:
-    """``config`` without the key ``dotted`` when it holds ``neutral``; None otherwise."""
+    """``config`` without the key ``dotted`` when it holds ``neutral`` (as it is when it
+    has no such key); None when it holds another value."""
     *parents, last = dotted.split(".")
     node: Any = config
     for part in parents:
         node = node.get(part) if isinstance(node, dict) else None
-    if not isinstance(node, dict) or last not in node or node[last] != neutral:
+    if not isinstance(node, dict) or last not in node:
+        return config
+    if node[last] != neutral:
         return None
     plain = json.loads(json.dumps(config, default=str))
     node = plain
@@ -456,7 +459,8 @@ def _without_added_sections(config: dict[str, Any]) -> list[dict[str, Any]]:
                 current = _without(current, dotted, neutral)
         if current is None:
             break
-        older.append(current)
+        if current != (older[-1] if older else config):
+            older.append(current)
     return older
 
 
