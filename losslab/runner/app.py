@@ -387,7 +387,6 @@ def _run_admitted(
     except ConfigError as exc:
         results.update(status="failed", error=str(exc))
         log.error("config error: %s", exc)
-        sys.stderr.write(f"losslab train: {exc}\n")
     except Exception as exc:  # recorded, not raised: a sweep goes on
         results.update(
             status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
@@ -660,14 +659,16 @@ def _use_rich_logging(console) -> None:
     from rich.logging import RichHandler
 
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if type(handler) is logging.StreamHandler and getattr(handler, "stream", None) in (
-            sys.stdout,
-            sys.stderr,
+    for handler in list(root.handlers):  # stdout's; warnings and errors stay on stderr
+        if (
+            type(handler) is logging.StreamHandler
+            and getattr(handler, "stream", None) is sys.stdout
         ):
             root.removeHandler(handler)
             rich_handler = RichHandler(console=console, show_path=False, show_time=True)
             rich_handler.setLevel(handler.level)
+            for kept in handler.filters:
+                rich_handler.addFilter(kept)
             root.addHandler(rich_handler)
 
 

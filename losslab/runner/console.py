@@ -36,6 +36,14 @@ def epoch_line(record: dict[str, Any], epochs: int) -> str:
     return " ".join(parts)
 
 
+class BelowWarning(logging.Filter):
+    """Passes the records below WARNING: the console's stdout handler, whose warnings
+    and errors go to stderr instead (``conf/hydra/job_logging/losslab.yaml``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.WARNING
+
+
 def _tagged(text: str, job: str | None) -> str:
     """``[job 3] text`` when ``job`` is given, else ``text``."""
     return f"[{job}] {text}" if job else text

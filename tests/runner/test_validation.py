@@ -203,3 +203,10 @@ def test_a_config_dir_sweep_applies_a_key_where_it_exists(own_config):
         ["loss=ce", "hydra.sweep.subdir=0"],
         ["loss=my_gce", "loss.q=0.5", "hydra.sweep.subdir=1"],
     ]
+
+
+def test_an_error_during_training_is_on_stderr_and_progress_on_stdout(tmp_path):
+    out = run_cli("train", "optimizer.lr=1e12", "trainer.epochs=1", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "run failed: FloatingPointError: training diverged" in out.stderr
+    assert "run failed" not in out.stdout and "run directory:" in out.stdout
