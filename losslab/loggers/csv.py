@@ -12,6 +12,8 @@ from numbers import Real
 from pathlib import Path
 from typing import Any
 
+from losslab.report.record import read_metrics_records
+
 log = logging.getLogger(__name__)
 
 #: The file written in the run directory.
@@ -139,7 +141,7 @@ def _earlier_rows(run_dir: Path, path: Path) -> list[dict[str, Any]]:
     ``metrics.jsonl`` may still hold epochs past the checkpoint the run resumes
     from; their rows are replaced as the run trains those epochs again.
     """
-    rows = _jsonl_rows(run_dir / METRICS_JSONL)
+    rows = read_metrics_records(run_dir / METRICS_JSONL)
     if rows is not None:
         return rows
     try:
@@ -149,19 +151,3 @@ def _earlier_rows(run_dir: Path, path: Path) -> list[dict[str, Any]]:
             ]
     except (OSError, csv.Error, UnicodeDecodeError):
         return []
-
-
-def _jsonl_rows(path: Path) -> list[dict[str, Any]] | None:
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    rows = []
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            break  # a line cut by a kill: the epochs before it are whole
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows

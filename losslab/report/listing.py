@@ -38,7 +38,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from losslab.report.record import RESULTS, parse_timestamp, read_record, shorten
+from losslab.report.record import (
+    RESULTS,
+    parse_timestamp,
+    read_metrics_records,
+    read_record,
+    shorten,
+)
 from losslab.report.runs import (
     DERIVED_GROUPS,
     MISSING,
@@ -236,7 +242,7 @@ def _fill_from_directory(entry: RunEntry) -> None:
     if entry.started is None:
         entry.started = _mtime(hydra / "overrides.yaml") or _mtime(entry.path)
     if entry.metrics_from is None:
-        records = _metrics_records(entry.path / METRICS)
+        records = read_metrics_records(entry.path / METRICS)
         if records is not None and entry.epoch is None:
             entry.epoch = 0  # the runner writes the file before its first epoch
         if records:
@@ -382,24 +388,6 @@ def _yaml(path: Path) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return None
-
-
-def _metrics_records(path: Path) -> list[dict[str, Any]] | None:
-    """The whole JSON objects of ``metrics.jsonl`` (a line cut by a kill ends it); None
-    when there is no such file."""
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    out = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            break
-        if isinstance(record, dict):
-            out.append(record)
-    return out
 
 
 def _relative(path: Path, root: Path | None) -> str:

@@ -490,3 +490,21 @@ def record_fingerprints(record: dict[str, Any]) -> set[str]:
         return fingerprints(config)
     stored = record.get("fingerprint")
     return {stored} if isinstance(stored, str) else set()
+
+
+def read_metrics_records(path: Path) -> list[dict[str, Any]] | None:
+    """The whole JSON objects of ``metrics.jsonl`` (a line cut by a kill ends it); None
+    when there is no such file."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    out = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            break
+        if isinstance(record, dict):
+            out.append(record)
+    return out
